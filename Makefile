@@ -1,0 +1,47 @@
+# The README's commands. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# `make test` runs on real PostgreSQL and Redis; override these to point elsewhere.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dynchat
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint format bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: migrate, seed the demo and serve on embedded defaults (SQLite, eager Celery, no Redis)
+run: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	SITE_ROOT=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
+	SITE_ROOT=http://$(HOST):$(PORT) DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## test: lint, then every test (browser tests included) on PostgreSQL and Redis
+test: install lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: the benchmarks under bench/, against gunicorn on PostgreSQL
+bench: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/widget_api.py
+
+clean:
+	rm -rf $(VENV) var/staticfiles

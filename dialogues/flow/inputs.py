@@ -1,0 +1,54 @@
+"""Validation of what a visitor types into a capture card.
+
+Each validator returns the normalised value to store, or raises InvalidAnswer with a message the
+widget shows as is. Invalid input is re-asked and never stored.
+"""
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+MAX_TEXT = 1000
+
+
+class InvalidAnswer(ValueError):
+    """The visitor's answer cannot be accepted. `code` is stable for clients; `message` is shown."""
+
+    def __init__(self, code: str, message: str, field: str = "value"):
+        self.code, self.message, self.field = code, message, field
+        super().__init__(message)
+
+
+def clean_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidAnswer("required", "Please type an answer.")
+    if len(value) > MAX_TEXT:
+        raise InvalidAnswer("too_long", f"Please keep your answer under {MAX_TEXT} characters.")
+    return value
+
+
+def clean_email(value: str) -> str:
+    value = clean_text(value)
+    try:
+        # Syntax only: a DNS lookup per keystroke-level answer would be slow and flaky.
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise InvalidAnswer(
+            "invalid_email", "That doesn't look like an email address. Please try again."
+        ) from None
+    return result.normalized
+
+
+def clean_phone(value: str, *, default_region: str = "US") -> str:
+    """Return the number in E.164 (+14155552671). National numbers are read in default_region."""
+    value = clean_text(value)
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidAnswer(
+            "invalid_phone",
+            "That doesn't look like a phone number. Please include the area code.",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from dialogues import views
+
+app_name = "dialogues"
+urlpatterns = [
+    path("", views.home, name="home"),
+]

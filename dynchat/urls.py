@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from dynchat import views
+
+urlpatterns = [
+    path("", include("dialogues.urls")),
+    path("demo/", views.demo_host_page, name="demo"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/widget/v1/", include("widget.urls")),
+]

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class MarketoSyncConfig(AppConfig):
+    name = "marketo_sync"

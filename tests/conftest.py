@@ -1,0 +1,193 @@
+"""Shared fixtures: the people in our stories, and the sites they work on.
+
+- Maya, a marketer on Acme's site (https://www.acme.test);
+- Omar, a marketer on another company's site (Globex), who must never see Acme's data;
+- an outsider with an account but no site.
+"""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+from dialogues import services as dialogue_services
+from dialogues.models import Dialogue, Membership
+
+ACME_ORIGIN = "https://www.acme.test"
+GLOBEX_ORIGIN = "https://globex.test"
+PAGE_URL = "https://www.acme.test/pricing"
+PASSWORD = "correct horse battery staple"
+
+# A small flow with every card type, used wherever a test needs "a real dialogue".
+EVERY_CARD_FLOW = {
+    "start": "hello",
+    "cards": [
+        {"id": "hello", "type": "message", "text": 'Hi {{lead.firstName | "there"}}!', "next": "want"},
+        {
+            "id": "want",
+            "type": "question",
+            "text": "Want a demo?",
+            "choices": [
+                {"label": "Yes please", "value": "yes", "next": "name"},
+                {"label": "No thanks", "value": "no", "next": "bye"},
+            ],
+        },
+        {
+            "id": "name",
+            "type": "capture",
+            "text": "Your first name?",
+            "input_type": "text",
+            "attribute": "firstName",
+            "skip_if_known": True,
+            "next": "email",
+        },
+        {
+            "id": "email",
+            "type": "capture",
+            "text": "Thanks {{lead.firstName}}. Your email?",
+            "input_type": "email",
+            "attribute": "email",
+            "placeholder": "you@company.com",
+            "next": "goal",
+        },
+        {"id": "goal", "type": "goal", "name": "Email captured", "next": "phone"},
+        {
+            "id": "phone",
+            "type": "capture",
+            "text": "Your phone?",
+            "input_type": "phone",
+            "attribute": "phone",
+            "next": "route",
+        },
+        {
+            "id": "route",
+            "type": "branch",
+            "rules": [
+                {
+                    "conditions": [
+                        {"subject": "lead.email", "operator": "contains", "value": "@bigco."}
+                    ],
+                    "next": "book",
+                }
+            ],
+            "default_next": "bye",
+        },
+        {"id": "book", "type": "booking", "text": "Our team will reach out to book a time."},
+        {"id": "bye", "type": "end", "text": "Thanks, talk soon."},
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate-limit counters live in the cache (Redis under `make test`); each test starts at zero.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _user(username: str):
+    return get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD
+    )
+
+
+@pytest.fixture
+def maya(db):
+    return _user("maya")
+
+
+@pytest.fixture
+def omar(db):
+    return _user("omar")
+
+
+@pytest.fixture
+def outsider(db):
+    return _user("outsider")
+
+
+@pytest.fixture
+def acme(maya):
+    return dialogue_services.create_site(name="Acme", allowed_origins=[ACME_ORIGIN], owner=maya)
+
+
+@pytest.fixture
+def globex(omar):
+    return dialogue_services.create_site(name="Globex", allowed_origins=[GLOBEX_ORIGIN], owner=omar)
+
+
+def make_published_dialogue(site, *, name="Book a demo", flow=None, priority=0, user=None):
+    dialogue = Dialogue.objects.create(
+        site=site, name=name, flow=flow or EVERY_CARD_FLOW, priority=priority
+    )
+    dialogue_services.publish_dialogue(dialogue_id=dialogue.pk, user=user)
+    dialogue.refresh_from_db()
+    return dialogue
+
+
+@pytest.fixture
+def acme_dialogue(acme, maya):
+    return make_published_dialogue(acme, user=maya)
+
+
+class WidgetClient:
+    """Speaks to the widget API the way the embedded script does: JSON, an Origin header."""
+
+    def __init__(self, client, site, origin=ACME_ORIGIN):
+        self.client, self.site, self.origin = client, site, origin
+        self.base = f"/api/widget/v1/sites/{site.public_key}"
+
+    def post(self, path, body, *, token=None, origin=None, raw=None, content_type="application/json"):
+        headers = {"HTTP_ORIGIN": origin or self.origin}
+        if token:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(self.base + path, data, content_type=content_type, **headers)
+
+    def get(self, path, *, token=None, origin=None):
+        headers = {"HTTP_ORIGIN": origin or self.origin}
+        if token:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        return self.client.get(self.base + path, **headers)
+
+    def start_session(self, visitor_id=None, page_url=PAGE_URL):
+        body = {"page_url": page_url}
+        if visitor_id:
+            body["visitor_id"] = visitor_id
+        response = self.post("/sessions", body)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    def start_conversation(self, dialogue, visitor_id=None):
+        visitor_id = visitor_id or self.start_session()["visitor_id"]
+        response = self.post(
+            "/conversations",
+            {"visitor_id": visitor_id, "dialogue_id": dialogue.pk, "page_url": PAGE_URL},
+        )
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def answer(self, conversation, value, *, card_id=None, step=None):
+        prompt = conversation.get("prompt") or {}
+        return self.post(
+            f"/conversations/{conversation['conversation_id']}/answers",
+            {
+                "card_id": card_id or prompt.get("card_id"),
+                "step": step or prompt.get("step"),
+                "value": value,
+            },
+            token=conversation["token"],
+        )
+
+
+@pytest.fixture
+def acme_widget(client, acme, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    return WidgetClient(client, acme)
+
+
+@pytest.fixture
+def member_roles():
+    return Membership.Role

@@ -1,0 +1,149 @@
+"""The one gate every widget API view goes through.
+
+`widget_api` resolves the site from the key in the URL, refuses origins the site has not
+allowed, answers CORS preflights, rate-limits per site and client, caps and parses the JSON
+body into the view's pydantic model, and turns every refusal into the one error shape:
+{"error": {"code": ..., "message": ..., "field": ...}}.
+"""
+
+import json
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import BaseModel, ValidationError
+
+from dialogues.models import Site
+from widget import ratelimit
+
+PREFLIGHT_MAX_AGE = 600
+
+
+def error(code: str, message: str, status: int, field: str | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "field": field}}, status=status
+    )
+
+
+def request_origin(request) -> str | None:
+    """The calling page's origin. Browsers send Origin on every cross-origin request and on
+    same-origin POSTs; a same-origin GET carries Sec-Fetch-Site instead, so it is our own."""
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin
+    if request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return f"{request.scheme}://{request.get_host()}"
+    return None
+
+
+def normalise_origin(origin: str) -> str:
+    parts = urlsplit(origin.strip().lower())
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    netloc = parts.hostname or ""
+    if parts.port and parts.port != default_port:
+        netloc = f"{netloc}:{parts.port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def origin_allowed(site: Site, origin: str | None) -> bool:
+    if not origin or origin == "null":
+        return False
+    wanted = normalise_origin(origin)
+    return any(normalise_origin(allowed) == wanted for allowed in site.allowed_origins)
+
+
+def _cors(response: HttpResponse, origin: str) -> HttpResponse:
+    response["Access-Control-Allow-Origin"] = origin
+    response["Vary"] = "Origin"
+    # The widget sends no cookies (fetch credentials: "omit"); we never allow them.
+    return response
+
+
+def _validation_error(exc: ValidationError) -> JsonResponse:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    if first["type"] == "missing":
+        return error("missing_field", f"{field} is required.", 400, field)
+    if first["type"] == "extra_forbidden":
+        return error("unknown_field", f"{field} is not a field of this request.", 400, field)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return error("invalid_field", f"{field}: {message}", 400, field)
+
+
+def widget_api(
+    *, methods: tuple[str, ...], body: type[BaseModel] | None = None, scope: str = "api"
+):
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, site_key: str, **kwargs):
+            site = Site.objects.filter(public_key=site_key).first()
+            if site is None:
+                return error("unknown_site", "No site has this key.", 404)
+            origin = request_origin(request)
+            if not origin_allowed(site, origin):
+                return error(
+                    "origin_not_allowed", "This site does not allow requests from this origin.", 403
+                )
+
+            if request.method == "OPTIONS":
+                response = _cors(HttpResponse(status=204), origin)
+                response["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
+                response["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+                response["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+                return response
+            if request.method not in methods:
+                response = error("method_not_allowed", f"Use {' or '.join(methods)}.", 405)
+                response["Allow"] = ", ".join(methods)
+                return _cors(response, origin)
+
+            limit = (
+                settings.WIDGET_SESSION_RATE_LIMIT_PER_MINUTE
+                if scope == "session"
+                else settings.WIDGET_RATE_LIMIT_PER_MINUTE
+            )
+            if not ratelimit.allow(f"{scope}:{site.pk}", ratelimit.client_ip(request), limit=limit):
+                response = error("rate_limited", "Too many requests; try again in a minute.", 429)
+                response["Retry-After"] = "60"
+                return _cors(response, origin)
+
+            if body is not None:
+                parsed = _parse_body(request, body)
+                if isinstance(parsed, JsonResponse):
+                    return _cors(parsed, origin)
+                kwargs["data"] = parsed
+            return _cors(view(request, site, **kwargs), origin)
+
+        return wrapper
+
+    return decorator
+
+
+def _parse_body(request, model: type[BaseModel]):
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if request.content_type != "application/json":
+        return error(
+            "unsupported_media_type", "Send JSON with Content-Type: application/json.", 415
+        )
+    limit = settings.WIDGET_MAX_BODY_BYTES
+    if length > limit:
+        return error("body_too_large", f"Request bodies are limited to {limit} bytes.", 413)
+    # Read one byte past the limit so a body whose Content-Length lies is still caught.
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        return error("body_too_large", f"Request bodies are limited to {limit} bytes.", 413)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return error("malformed_json", "The request body is not valid JSON.", 400)
+    if not isinstance(data, dict):
+        return error("invalid_body", "The request body must be a JSON object.", 400)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return _validation_error(exc)

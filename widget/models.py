@@ -1,0 +1,102 @@
+import uuid
+
+from django.db import models
+
+from dialogues.models import Dialogue, DialogueVersion, Site
+
+
+class Visitor(models.Model):
+    """A browser on a site. The widget holds a random key; we store only its SHA-256."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="visitors")
+    key_hash = models.CharField(max_length=64, unique=True)
+    # Lead attributes the visitor told us (chat captures, DynChat.identify), by lead field name.
+    attributes = models.JSONField(default=dict, blank=True)
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.email or f"anonymous visitor {self.pk}"
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETED = "completed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="conversations")
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="conversations")
+    dialogue = models.ForeignKey(Dialogue, on_delete=models.CASCADE, related_name="conversations")
+    version = models.ForeignKey(DialogueVersion, on_delete=models.PROTECT, related_name="+")
+    token_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    # The flow engine's State.to_dict().
+    state = models.JSONField(default=dict)
+    # How many transcript entries exist; the next one gets this number (we hold the row lock).
+    transcript_length = models.PositiveIntegerField(default=0)
+    page_url = models.CharField(max_length=2000)
+    started_at = models.DateTimeField()
+    engaged_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["visitor", "dialogue", "status"], name="visitor_dialogue_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk}"
+
+
+class TranscriptEntry(models.Model):
+    class Author(models.TextChoices):
+        BOT = "bot"
+        VISITOR = "visitor"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="entries")
+    seq = models.PositiveIntegerField()
+    author = models.CharField(max_length=10, choices=Author.choices)
+    card_id = models.CharField(max_length=40)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="one_entry_per_seq")
+        ]
+        ordering = ["conversation", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:40]}"
+
+
+class ConversationEvent(models.Model):
+    """Engagement facts for reporting, stamped with the dialogue version, page and time."""
+
+    class Kind(models.TextChoices):
+        TRIGGERED = "triggered"
+        ENGAGED = "engaged"
+        COMPLETED = "completed"
+        GOAL_REACHED = "goal_reached"
+        FIELD_CAPTURED = "field_captured"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    dialogue = models.ForeignKey(Dialogue, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(DialogueVersion, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    card_id = models.CharField(max_length=40, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    page_url = models.CharField(max_length=2000)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["dialogue", "kind", "created_at"], name="event_dialogue_kind_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in conversation {self.conversation_id}"

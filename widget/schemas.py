@@ -1,0 +1,64 @@
+"""Request bodies of the widget API. Strict: wrong types are refused, never coerced, and
+unknown fields are errors, so a client bug shows up at once."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from dialogues.flow import inputs
+
+
+def _page_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        return inputs.clean_email(value)
+    except inputs.InvalidAnswer as exc:
+        raise ValueError(exc.message) from None
+
+
+def _phone(value: str) -> str:
+    try:
+        return inputs.clean_phone(value)
+    except inputs.InvalidAnswer as exc:
+        raise ValueError(exc.message) from None
+
+
+VisitorKey = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+PageUrl = Annotated[str, Field(min_length=8, max_length=2000), AfterValidator(_page_url)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class SessionIn(Body):
+    visitor_id: VisitorKey | None = None
+    page_url: PageUrl
+
+
+class ConversationIn(Body):
+    visitor_id: VisitorKey
+    dialogue_id: Annotated[int, Field(ge=1)]
+    page_url: PageUrl
+
+
+class AnswerIn(Body):
+    card_id: Annotated[str, Field(min_length=1, max_length=40)]
+    step: Annotated[int, Field(ge=1)]
+    # The engine checks the type itself, so a number here gets the card's own clear message.
+    value: object = Field(default=None)
+
+
+class IdentifyIn(Body):
+    visitor_id: VisitorKey
+    email: Annotated[str, AfterValidator(_email)] | None = None
+    firstName: ShortText | None = None
+    lastName: ShortText | None = None
+    phone: Annotated[str, AfterValidator(_phone)] | None = None
+    company: ShortText | None = None

@@ -1,0 +1,222 @@
+"""The visitor runtime: sessions, conversations, answers. One write path each.
+
+Concurrency: an answer locks its conversation row for the length of one short transaction, so
+two answers arriving together (a double click, a replayed request) are applied one after the
+other, and the second is refused as stale instead of being applied twice.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from dialogues.flow import engine
+from dialogues.models import Dialogue, Site
+from dialogues.selectors import DialogueOffer, dialogue_to_offer, version_flow
+from widget import keys
+from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
+
+Kind = ConversationEvent.Kind
+# Touching last_seen_at on every page view would be a write per request; a day is precise enough.
+LAST_SEEN_PRECISION = timedelta(hours=24)
+
+
+class DialogueUnavailable(Exception):
+    """The dialogue does not exist on this site or is not published."""
+
+
+@dataclass(frozen=True)
+class Session:
+    visitor: Visitor
+    visitor_key: str  # the secret the widget keeps; new when the visitor is new
+    offer: DialogueOffer | None
+
+
+def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
+    """Recognise the visitor by their key (or welcome a new one) and pick the dialogue to offer."""
+    visitor = None
+    if visitor_key:
+        visitor = Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key)).first()
+    now = timezone.now()
+    if visitor is None:
+        # Unknown keys (never issued, or purged with old data) get a fresh visitor, not an error.
+        visitor_key = keys.new_secret()
+        visitor = Visitor.objects.create(site=site, key_hash=keys.digest(visitor_key))
+        completed: set[int] = set()
+    else:
+        if now - visitor.last_seen_at > LAST_SEEN_PRECISION:
+            visitor.last_seen_at = now
+            visitor.save(update_fields=["last_seen_at"])
+        # A dialogue the visitor completed is never shown to them again.
+        completed = set(
+            visitor.conversations.filter(status=Conversation.Status.COMPLETED).values_list(
+                "dialogue_id", flat=True
+            )
+        )
+    offer = dialogue_to_offer(site=site, excluded_dialogue_ids=completed)
+    return Session(visitor=visitor, visitor_key=visitor_key, offer=offer)
+
+
+def find_visitor(*, site: Site, visitor_key: str) -> Visitor | None:
+    return Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key)).first()
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a conversation says and asks after a start or an answer."""
+
+    conversation: Conversation
+    outcome: engine.Outcome
+    events: list[engine.Event]  # the events stored by this step, for the widget's callbacks
+
+
+@transaction.atomic
+def start_conversation(
+    *, site: Site, visitor: Visitor, dialogue_id: int, page_url: str
+) -> tuple[Step, str]:
+    """Start the visitor on the dialogue's current published version.
+
+    Returns the first step and the conversation token (shown once; only its digest is stored).
+    Raises DialogueUnavailable when the dialogue is not published on this site.
+    """
+    dialogue = (
+        Dialogue.objects.select_related("current_version")
+        .filter(site=site, pk=dialogue_id, status=Dialogue.Status.PUBLISHED)
+        .first()
+    )
+    if dialogue is None or dialogue.current_version is None or not site.chat_enabled:
+        raise DialogueUnavailable
+    version = dialogue.current_version
+    flow = version_flow(version)
+    lead = visitor.attributes
+    outcome = engine.start(flow, lead=lead)
+    token = keys.new_secret()
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        site=site,
+        visitor=visitor,
+        dialogue=dialogue,
+        version=version,
+        token_hash=keys.digest(token),
+        page_url=page_url,
+        started_at=now,
+    )
+    triggered = engine.Event(Kind.TRIGGERED, "")
+    events = [triggered, *outcome.events]
+    _record(conversation, outcome, events, answer=None, now=now)
+    return Step(conversation, outcome, events), token
+
+
+@transaction.atomic
+def answer_conversation(*, conversation_id, card_id: str, step: int, value: object) -> Step:
+    """Apply a visitor's answer. Raises the engine's NotCurrentCard, ConversationOver or
+    InvalidAnswer before anything is written, so a refused answer changes nothing."""
+    conversation = (
+        Conversation.objects.select_for_update(of=("self", "visitor"))
+        .select_related("version", "visitor")
+        .get(pk=conversation_id)
+    )
+    flow = version_flow(conversation.version)
+    state = engine.State.from_dict(conversation.state)
+    outcome = engine.answer(
+        flow,
+        state,
+        card_id=card_id,
+        step=step,
+        value=value,
+        lead=conversation.visitor.attributes,
+    )
+    events = list(outcome.events)
+    if conversation.engaged_at is None:
+        events.insert(0, engine.Event(Kind.ENGAGED, card_id))
+    _record(
+        conversation, outcome, events, answer=(card_id, outcome.answer_text), now=timezone.now()
+    )
+    return Step(conversation, outcome, events)
+
+
+def _record(conversation, outcome, events, *, answer, now) -> None:
+    """Store the transcript lines, events, captured fields and new state of one step."""
+    entries = []
+    seq = conversation.transcript_length
+    if answer is not None:
+        entries.append(
+            TranscriptEntry(
+                conversation=conversation,
+                seq=seq,
+                author="visitor",
+                card_id=answer[0],
+                text=answer[1],
+                created_at=now,
+            )
+        )
+        seq += 1
+    for message in outcome.messages:
+        entries.append(
+            TranscriptEntry(
+                conversation=conversation,
+                seq=seq,
+                author="bot",
+                card_id=message.card_id,
+                text=message.text,
+                created_at=now,
+            )
+        )
+        seq += 1
+    TranscriptEntry.objects.bulk_create(entries)
+    ConversationEvent.objects.bulk_create(
+        ConversationEvent(
+            conversation=conversation,
+            site_id=conversation.site_id,
+            dialogue_id=conversation.dialogue_id,
+            version_id=conversation.version_id,
+            kind=event.kind,
+            card_id=event.card_id,
+            data=event.data,
+            page_url=conversation.page_url,
+            created_at=now,
+        )
+        for event in events
+    )
+
+    captured = {
+        e.data["attribute"].removeprefix("custom:"): e.data["value"]
+        for e in events
+        if e.kind == Kind.FIELD_CAPTURED
+    }
+    if captured:
+        _remember_attributes(conversation.visitor, captured)
+
+    conversation.state = outcome.state.to_dict()
+    conversation.transcript_length = seq
+    fields = ["state", "transcript_length", "updated_at"]
+    if any(e.kind == Kind.ENGAGED for e in events):
+        conversation.engaged_at = now
+        fields.append("engaged_at")
+    if outcome.state.done:
+        conversation.status = Conversation.Status.COMPLETED
+        conversation.completed_at = now
+        fields += ["status", "completed_at"]
+    conversation.save(update_fields=fields)
+
+
+def _remember_attributes(visitor: Visitor, attributes: dict) -> None:
+    visitor.attributes = {**visitor.attributes, **attributes}
+    fields = ["attributes"]
+    if attributes.get("email"):
+        visitor.email = attributes["email"].lower()
+        fields.append("email")
+    visitor.save(update_fields=fields)
+
+
+@transaction.atomic
+def identify_visitor(*, visitor: Visitor, attributes: dict) -> Visitor:
+    """Record what the host page knows about its visitor (DynChat.identify)."""
+    visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
+    _remember_attributes(visitor, attributes)
+    return visitor
+
+
+def transcript(conversation: Conversation) -> list[TranscriptEntry]:
+    return list(conversation.entries.order_by("seq"))
