@@ -111,9 +111,10 @@ class CaptureCard(_SaysText):
 
     @model_validator(mode="after")
     def _type_fits_attribute(self) -> "CaptureCard":
-        if self.attribute == "email" and self.input_type != "email":
+        # By lead field, not attribute name: custom:email fills the same field as email.
+        if self.lead_field == "email" and self.input_type != "email":
             raise ValueError("the email attribute needs input_type email")
-        if self.attribute == "phone" and self.input_type != "phone":
+        if self.lead_field == "phone" and self.input_type != "phone":
             raise ValueError("the phone attribute needs input_type phone")
         return self
 
@@ -221,8 +222,14 @@ class Flow(_Model):
 
 
 def _loop_without_input(flow: Flow) -> list[str]:
-    """A cycle made only of cards that never wait for input would spin forever; find one."""
-    edges = {c.id: c.next_ids() for c in flow.cards if c.type not in INPUT_TYPES}
+    """A cycle made only of cards that never wait for input would spin forever; find one.
+
+    A capture that skips when the value is known does not wait either, once it is known."""
+    edges = {
+        c.id: c.next_ids()
+        for c in flow.cards
+        if c.type not in INPUT_TYPES or getattr(c, "skip_if_known", False)
+    }
     state: dict[str, str] = {}
     path: list[str] = []
 
@@ -279,6 +286,9 @@ def _problem(data: object, error: dict) -> FlowProblem:
         cards = data.get("cards")
         if isinstance(cards, list) and loc[1] < len(cards) and isinstance(cards[loc[1]], dict):
             card_id = cards[loc[1]].get("id")
+            # A card whose id is not text cannot be named by it (its id is the problem).
+            if not isinstance(card_id, str):
+                card_id = None
         # The discriminated union adds the card type to the path; it is noise to a reader.
         if len(loc) >= 3 and loc[2] in CARD_TYPES:
             del loc[2]

@@ -212,7 +212,9 @@ def _advance(
                 card.default_next,
             )
         elif (
-            isinstance(card, CaptureCard) and card.skip_if_known and known_lead.get(card.lead_field)
+            isinstance(card, CaptureCard)
+            and card.skip_if_known
+            and _known(known_lead, card.lead_field)
         ):
             card_id = card.next
         elif isinstance(card, (QuestionCard, CaptureCard)):
@@ -223,6 +225,12 @@ def _advance(
             say(card.id, card.text)
             card_id = None
     raise FlowError(f"flow ran through {MAX_CARDS_PER_ADVANCE} cards without waiting for input")
+
+
+def _known(lead: dict, field: str) -> bool:
+    """A value counts as known when it is not blank (the same rule tokens use for fallbacks)."""
+    value = lead.get(field)
+    return value is not None and str(value).strip() != ""
 
 
 def _prompt(card: QuestionCard | CaptureCard, step: int) -> Prompt:
