@@ -1,10 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from pydantic import ValidationError as SchemaError
 
 from dialogues import services
 from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
+from dialogues.origins import origin_problem
+from dialogues.theme import Theme
+from dialogues.trigger import Trigger
+
+
+def _schema_messages(exc: SchemaError) -> list[str]:
+    return [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
 
 
 class MembershipInline(admin.TabularInline):
@@ -12,9 +20,39 @@ class MembershipInline(admin.TabularInline):
     extra = 0
 
 
+class SiteForm(forms.ModelForm):
+    class Meta:
+        model = Site
+        fields = ["name", "allowed_origins", "chat_enabled", "theme"]
+
+    def clean_allowed_origins(self):
+        origins = self.cleaned_data["allowed_origins"]
+        if not isinstance(origins, list):
+            raise ValidationError('A JSON list, e.g. ["https://www.example.com"].')
+        problems = [p for p in map(origin_problem, origins) if p]
+        if problems:
+            raise ValidationError(problems)
+        return [origin.rstrip("/") for origin in origins]
+
+    def clean_theme(self):
+        try:
+            return Theme.model_validate(self.cleaned_data["theme"] or {}).model_dump()
+        except SchemaError as exc:
+            raise ValidationError(_schema_messages(exc)) from None
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
+    form = SiteForm
     list_display = ["name", "public_key", "chat_enabled"]
+    readonly_fields = ["public_key"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Whoever creates a site administers it, as with services.create_site(owner=...).
+            services.add_member(site=obj, user=request.user, role=Membership.Role.ADMIN)
+
     inlines = [MembershipInline]
 
 
@@ -30,6 +68,12 @@ class DialogueForm(forms.ModelForm):
         except FlowInvalid as exc:
             raise ValidationError([f"{p.location}: {p.message}" for p in exc.problems]) from None
         return flow
+
+    def clean_trigger(self):
+        try:
+            return Trigger.model_validate(self.cleaned_data["trigger"]).model_dump()
+        except SchemaError as exc:
+            raise ValidationError(_schema_messages(exc)) from None
 
 
 @admin.register(Dialogue)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from dialogues.flow.cards import parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
+from dialogues.origins import origin_problem
 from dialogues.theme import Theme
 
 
@@ -45,11 +46,21 @@ def unpublish_dialogue(*, dialogue_id: int) -> Dialogue:
 def create_site(
     *, name: str, allowed_origins: list[str], owner=None, theme: dict | None = None
 ) -> Site:
+    """Create a site; `owner` becomes its marketing admin. Raises ValueError on a bad origin."""
+    problems = [p for p in map(origin_problem, allowed_origins) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
     site = Site.objects.create(
         name=name,
         allowed_origins=list(allowed_origins),
         theme=Theme.model_validate(theme or {}).model_dump(),
     )
     if owner is not None:
-        Membership.objects.create(user=owner, site=site, role=Membership.Role.ADMIN)
+        add_member(site=site, user=owner, role=Membership.Role.ADMIN)
     return site
+
+
+def add_member(*, site: Site, user, role: str) -> Membership:
+    """Give `user` a role on `site`; an existing membership keeps its role."""
+    membership, _ = Membership.objects.get_or_create(user=user, site=site, defaults={"role": role})
+    return membership

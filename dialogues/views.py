@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from dialogues.models import Dialogue, Site
 
@@ -20,4 +22,5 @@ def home(request):
             )
         )
     )
-    return render(request, "dialogues/home.html", {"sites": sites})
+    widget_src = f"{settings.SITE_ROOT}{static('widget/dynchat.js')}"
+    return render(request, "dialogues/home.html", {"sites": sites, "widget_src": widget_src})
