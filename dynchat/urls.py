@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from dynchat import views
 
+handler404 = "dynchat.views.page_not_found"
+
 urlpatterns = [
     path("", include("dialogues.urls")),
     path("demo/", views.demo_host_page, name="demo"),

@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
+from django.views import defaults
 
 from dialogues.models import Site
+from widget.decorators import error
 
 DEMO_SITE_NAME = "DynChat demo site"
 
@@ -18,3 +20,10 @@ def demo_host_page(request):
         "demo/host.html",
         {"site": site, "widget_src": f"{settings.SITE_ROOT}/static/widget/dynchat.js"},
     )
+
+
+def page_not_found(request, exception):
+    """API clients get the API's error shape; people get the HTML page."""
+    if request.path.startswith("/api/"):
+        return error("not_found", "There is nothing at this address.", 404)
+    return defaults.page_not_found(request, exception)

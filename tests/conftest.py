@@ -23,7 +23,12 @@ PASSWORD = "correct horse battery staple"
 EVERY_CARD_FLOW = {
     "start": "hello",
     "cards": [
-        {"id": "hello", "type": "message", "text": 'Hi {{lead.firstName | "there"}}!', "next": "want"},
+        {
+            "id": "hello",
+            "type": "message",
+            "text": 'Hi {{lead.firstName | "there"}}!',
+            "next": "want",
+        },
         {
             "id": "want",
             "type": "question",
@@ -139,7 +144,9 @@ class WidgetClient:
         self.client, self.site, self.origin = client, site, origin
         self.base = f"/api/widget/v1/sites/{site.public_key}"
 
-    def post(self, path, body, *, token=None, origin=None, raw=None, content_type="application/json"):
+    def post(
+        self, path, body, *, token=None, origin=None, raw=None, content_type="application/json"
+    ):
         headers = {"HTTP_ORIGIN": origin or self.origin}
         if token:
             headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
@@ -191,3 +198,12 @@ def acme_widget(client, acme, settings):
 @pytest.fixture
 def member_roles():
     return Membership.Role
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """Hash the personas' passwords with a fast hasher: PBKDF2 costs ~0.3 s per user created.
+
+    Opt in with `pytestmark = pytest.mark.usefixtures("fast_password_hashing")`; usefixtures
+    fixtures are set up before the personas, so their passwords are hashed the fast way."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,6 +7,7 @@ body into the view's pydantic model, and turns every refusal into the one error 
 """
 
 import json
+import re
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -38,12 +39,18 @@ def request_origin(request) -> str | None:
     return None
 
 
-def normalise_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
+def normalise_origin(origin: str) -> str | None:
+    """The origin in one spelling, or None when it cannot be one (a port that is not a number
+    or out of range, a broken IPv6 address): the header is the caller's to choose."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        port = parts.port
+    except ValueError:
+        return None
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
     netloc = parts.hostname or ""
-    if parts.port and parts.port != default_port:
-        netloc = f"{netloc}:{parts.port}"
+    if port and port != default_port:
+        netloc = f"{netloc}:{port}"
     return f"{parts.scheme}://{netloc}"
 
 
@@ -51,12 +58,15 @@ def origin_allowed(site: Site, origin: str | None) -> bool:
     if not origin or origin == "null":
         return False
     wanted = normalise_origin(origin)
-    return any(normalise_origin(allowed) == wanted for allowed in site.allowed_origins)
+    return wanted is not None and any(
+        normalise_origin(allowed) == wanted for allowed in site.allowed_origins
+    )
 
 
 def _cors(response: HttpResponse, origin: str) -> HttpResponse:
     response["Access-Control-Allow-Origin"] = origin
     response["Vary"] = "Origin"
+    response["Access-Control-Expose-Headers"] = "Retry-After"
     # The widget sends no cookies (fetch credentials: "omit"); we never allow them.
     return response
 
@@ -139,11 +149,36 @@ def _parse_body(request, model: type[BaseModel]):
         return error("body_too_large", f"Request bodies are limited to {limit} bytes.", 413)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: "[[[[..." nested deeper than the parser can go, which no client sends.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return error("malformed_json", "The request body is not valid JSON.", 400)
     if not isinstance(data, dict):
         return error("invalid_body", "The request body must be a JSON object.", 400)
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         return _validation_error(exc)
+    for name, value in parsed:
+        if _unstorable_text(value):
+            message = f"{name} contains a NUL character or an unpaired surrogate."
+            return error("invalid_field", message, 400, name)
+    return parsed
+
+
+# Valid JSON escapes ("\u0000", "\ud800") that PostgreSQL can store neither in text nor in jsonb.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _unstorable_text(value: object) -> bool:
+    pending = [value]
+    while pending:  # iterative: the value may be nested as deep as the JSON parser allowed
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

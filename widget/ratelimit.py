@@ -3,6 +3,7 @@ process counts against the same budget."""
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 
 
@@ -20,10 +21,10 @@ def allow(scope: str, ident: str, *, limit: int, window: int = 60) -> bool:
 
 
 def client_ip(request) -> str:
-    # Behind a trusted proxy (BEHIND_TLS_PROXY), the left-most X-Forwarded-For is the client.
-    from django.conf import settings
-
+    # Behind our proxy (BEHIND_TLS_PROXY), the right-most X-Forwarded-For entry is the address
+    # the proxy itself saw. Entries to its left come from the client and can be forged, so a
+    # client choosing a new one per request would otherwise dodge every limit.
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if settings.SECURE_PROXY_SSL_HEADER and forwarded:
-        return forwarded.split(",")[0].strip()
+        return forwarded.rsplit(",", 1)[-1].strip()
     return request.META.get("REMOTE_ADDR", "")

@@ -8,12 +8,12 @@ urlpatterns = [
     path("sites/<str:site_key>/sessions", views.sessions, name="sessions"),
     path("sites/<str:site_key>/conversations", views.conversations, name="conversations"),
     path(
-        "sites/<str:site_key>/conversations/<uuid:conversation_id>",
+        "sites/<str:site_key>/conversations/<str:conversation_id>",
         views.conversation_detail,
         name="conversation",
     ),
     path(
-        "sites/<str:site_key>/conversations/<uuid:conversation_id>/answers",
+        "sites/<str:site_key>/conversations/<str:conversation_id>/answers",
         views.answers,
         name="answers",
     ),

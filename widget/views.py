@@ -49,9 +49,15 @@ def _step_json(step: services.Step) -> dict:
     }
 
 
-def _conversation_or_error(request, site, conversation_id: uuid.UUID):
+def _conversation_or_error(request, site, conversation_id: str):
     """The conversation, if it is this site's and the bearer token is its own; else an error."""
-    conversation = Conversation.objects.filter(pk=conversation_id, site=site).first()
+    try:
+        # Parsed here rather than by a <uuid:> converter, so a mangled id gets a JSON error too.
+        conversation_id = uuid.UUID(conversation_id)
+    except ValueError:
+        conversation = None
+    else:
+        conversation = Conversation.objects.filter(pk=conversation_id, site=site).first()
     if conversation is None:
         return error("conversation_not_found", "No such conversation on this site.", 404)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -107,7 +113,7 @@ def conversations(request, site, data: ConversationIn):
 
 
 @widget_api(methods=("POST",), body=AnswerIn)
-def answers(request, site, conversation_id: uuid.UUID, data: AnswerIn):
+def answers(request, site, conversation_id: str, data: AnswerIn):
     conversation = _conversation_or_error(request, site, conversation_id)
     if isinstance(conversation, JsonResponse):
         return conversation
@@ -130,7 +136,7 @@ def answers(request, site, conversation_id: uuid.UUID, data: AnswerIn):
 
 
 @widget_api(methods=("GET",))
-def conversation_detail(request, site, conversation_id: uuid.UUID):
+def conversation_detail(request, site, conversation_id: str):
     conversation = _conversation_or_error(request, site, conversation_id)
     if isinstance(conversation, JsonResponse):
         return conversation
