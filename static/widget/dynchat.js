@@ -1,0 +1,529 @@
+/*! DynChat widget. Install with one tag:
+ *  <script src="https://dynchat.host/static/widget/dynchat.js" data-site="PUBLIC_KEY" async></script>
+ * Plain JavaScript, no dependencies, one global (DynChat). Its UI lives in a shadow root so the
+ * host page's CSS cannot reach it, and marketer or visitor text only ever goes in textContent.
+ */
+(function (w, d) {
+  "use strict";
+  var script = d.currentScript;
+  var stub = w.DynChat;
+  // Loaded twice, or not from a <script> tag: the first copy stays in charge.
+  if (!script || (stub && stub.loaded)) return;
+
+  var siteKey = script.getAttribute("data-site") || "";
+  // The API lives where the script comes from, whatever origin the host page is on.
+  var apiRoot = (script.getAttribute("data-api") || new URL(script.src).origin).replace(/\/+$/, "");
+  var base = apiRoot + "/api/widget/v1/sites/" + encodeURIComponent(siteKey);
+  var VISITOR_KEY = "dynchat:" + siteKey + ":visitor";
+  var CONVERSATION_KEY = "dynchat:" + siteKey + ":conversation";
+  var IDENTITY_FIELDS = ["email", "firstName", "lastName", "phone", "company"];
+  var EVENTS = "triggered engaged completed email_captured phone_captured goal_reached meeting_booked";
+  var LABELS = { text: "Your answer", email: "Your email", phone: "Your phone number" };
+
+  var listeners = {};
+  var visitorId = load(VISITOR_KEY);
+  var conversation = null; // {id, token, dialogue_id, open}: the open conversation, as stored
+  var offer = null; // the dialogue the session offered, until it is started
+  var theme = {};
+  var ui = null;
+  var starting = false;
+  var wantsFocus = false; // the visitor acted in the widget, so new prompts may take focus
+  var shown = Promise.resolve(); // bot messages appear one after the other, in this chain
+
+  // Storage may be blocked (privacy modes, sandboxed frames): the widget then forgets on reload.
+  function load(key) {
+    try {
+      return JSON.parse(w.localStorage.getItem(key));
+    } catch (e) {
+      return null;
+    }
+  }
+  function save(key, value) {
+    try {
+      if (value == null) w.localStorage.removeItem(key);
+      else w.localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) {}
+  }
+
+  function call(method, path, body, token) {
+    var headers = {};
+    if (body) headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = "Bearer " + token;
+    return fetch(base + path, {
+      method: method,
+      headers: headers,
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+      mode: "cors",
+    }).then(function (response) {
+      return response.json().then(
+        function (data) {
+          return { status: response.status, data: data || {} };
+        },
+        function () {
+          return { status: response.status, data: {} };
+        }
+      );
+    });
+  }
+
+  function pageUrl() {
+    return w.location.href.slice(0, 2000);
+  }
+
+  function emit(kind, extra) {
+    var payload = {
+      dialogue_id: conversation ? conversation.dialogue_id : offer && offer.id,
+      conversation_id: conversation ? conversation.id : null,
+    };
+    for (var k in extra) payload[k] = extra[k];
+    (listeners[kind] || []).forEach(function (callback) {
+      // The host page's bug must not become ours: report it and carry on.
+      try {
+        callback(payload);
+      } catch (e) {
+        console.error("DynChat: an event callback threw", e);
+      }
+    });
+  }
+
+  function emitAll(events) {
+    (events || []).forEach(function (event) {
+      if (event.kind === "field_captured") {
+        if (event.input_type === "email" || event.input_type === "phone") {
+          emit(event.input_type + "_captured", {});
+        }
+      } else {
+        emit(event.kind, event.goal ? { goal: event.goal } : {});
+      }
+    });
+  }
+
+  // ---- The UI ------------------------------------------------------------------------------
+
+  var CSS =
+    ":host{all:initial}" +
+    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.4 var(--f);color:#1d1d1f;text-align:left}" +
+    ".w.left{right:auto;left:20px}" +
+    "button{font:inherit;cursor:pointer;border:0;border-radius:8px;padding:8px 12px;margin:0;background:var(--p);color:var(--t)}" +
+    "button:disabled{opacity:.6;cursor:default}" +
+    "button:focus-visible,input:focus-visible{outline:3px solid #1d1d1f;outline-offset:2px;box-shadow:0 0 0 2px #fff}" +
+    ".launcher{display:block;margin-left:auto;width:56px;height:56px;border-radius:50%;box-shadow:0 4px 14px rgba(0,0,0,.3);position:relative}" +
+    ".left .launcher{margin:0}" +
+    ".launcher:before{content:'';position:absolute;left:16px;top:17px;width:24px;height:17px;border-radius:5px;background:var(--t)}" +
+    ".launcher:after{content:'';position:absolute;left:21px;top:32px;border:6px solid transparent;border-top-color:var(--t);border-left-color:var(--t)}" +
+    ".panel{position:absolute;bottom:70px;right:0;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden}" +
+    ".left .panel{right:auto;left:0}" +
+    ".panel[hidden]{display:none}" +
+    ".head{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--p);color:var(--t)}" +
+    ".head div{flex:1}.head strong{display:block;font-size:15px}.head span{font-size:12px;opacity:.9}" +
+    ".close{font-size:22px;line-height:1;padding:2px 8px;background:transparent}" +
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}" +
+    ".msg{max-width:85%;padding:8px 12px;border-radius:12px;background:#eef0f4;color:#1d1d1f;white-space:pre-wrap;overflow-wrap:anywhere;align-self:flex-start}" +
+    ".msg.visitor{align-self:flex-end;background:var(--p);color:var(--t)}" +
+    ".msg.error{background:#fdecea;color:#8a1c12}" +
+    ".typing i{display:inline-block;width:6px;height:6px;margin:0 2px;border-radius:50%;background:#777;animation:b 1s infinite}" +
+    ".typing i+i{animation-delay:.2s}.typing i+i+i{animation-delay:.4s}" +
+    "@keyframes b{50%{opacity:.2}}" +
+    ".prompt{display:flex;flex-wrap:wrap;gap:6px;padding:10px 12px;border-top:1px solid #e3e3e3}" +
+    ".prompt:empty{display:none}" +
+    "form{display:flex;gap:6px;width:100%;margin:0}" +
+    "input{flex:1;min-width:0;font:inherit;padding:8px;border:1px solid #8a8a8a;border-radius:8px;color:#1d1d1f;background:#fff}" +
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
+
+  function el(tag, className, text) {
+    var node = d.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function buildUI() {
+    if (ui) return ui;
+    // An unlikely tag name, so host selectors do not match it; everything else is in its shadow.
+    var host = d.createElement("dynchat-widget");
+    var root = host.attachShadow({ mode: "open" });
+    var style = el("style", null, CSS);
+    var wrap = el("div", "w" + (theme.position === "left" ? " left" : ""));
+    wrap.style.setProperty("--p", theme.primary_color || "#2457d6");
+    wrap.style.setProperty("--t", theme.text_color || "#ffffff");
+    wrap.style.setProperty("--f", theme.font_family || "system-ui, sans-serif");
+
+    var panel = el("div", "panel");
+    panel.id = "panel";
+    panel.hidden = true;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", theme.header || "Chat");
+    var head = el("div", "head");
+    var titles = el("div");
+    titles.appendChild(el("strong", null, theme.header || ""));
+    titles.appendChild(el("span", null, theme.bot_name || ""));
+    var close = el("button", "close", "\u00d7");
+    close.type = "button";
+    close.setAttribute("aria-label", "Close chat");
+    close.onclick = function () {
+      hide(true);
+    };
+    head.appendChild(titles);
+    head.appendChild(close);
+    var log = el("div", "log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+    log.setAttribute("aria-label", "Conversation");
+    var prompt = el("div", "prompt");
+    panel.appendChild(head);
+    panel.appendChild(log);
+    panel.appendChild(prompt);
+
+    var launcher = el("button", "launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-label", "Open chat");
+    launcher.setAttribute("aria-controls", "panel");
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.onclick = function () {
+      if (panel.hidden) openChat(true);
+      else hide(true);
+    };
+    wrap.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && !panel.hidden) {
+        event.stopPropagation();
+        hide(true);
+      }
+    });
+
+    wrap.appendChild(panel);
+    wrap.appendChild(launcher);
+    root.appendChild(style);
+    root.appendChild(wrap);
+    d.body.appendChild(host);
+    ui = { root: root, panel: panel, log: log, prompt: prompt, launcher: launcher, close: close };
+    return ui;
+  }
+
+  function show(byVisitor) {
+    buildUI();
+    ui.panel.hidden = false;
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.launcher.setAttribute("aria-label", "Close chat");
+    remember({ open: true });
+    scrollDown();
+    if (byVisitor) {
+      wantsFocus = true;
+      (ui.prompt.querySelector("button,input") || ui.close).focus();
+    }
+  }
+
+  function hide(byVisitor) {
+    if (!ui || ui.panel.hidden) return;
+    ui.panel.hidden = true;
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.setAttribute("aria-label", "Open chat");
+    wantsFocus = false;
+    remember({ open: false });
+    if (byVisitor) ui.launcher.focus();
+  }
+
+  function remember(changes) {
+    if (!conversation || conversation.over) return;
+    for (var k in changes) conversation[k] = changes[k];
+    save(CONVERSATION_KEY, conversation);
+  }
+
+  function scrollDown() {
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function addMessage(kind, text) {
+    var node = el("div", "msg " + kind, text);
+    ui.log.appendChild(node);
+    scrollDown();
+    return node;
+  }
+
+  // Each bot message waits behind a typing indicator for the theme's response delay.
+  function say(messages) {
+    (messages || []).forEach(function (message) {
+      shown = shown.then(function () {
+        var delay = theme.response_delay_ms || 0;
+        if (!delay) return addMessage("bot", message.text);
+        var typing = addMessage("typing", null);
+        typing.appendChild(el("span", "sr", (theme.bot_name || "DynChat") + " is typing"));
+        for (var i = 0; i < 3; i++) typing.appendChild(el("i")).setAttribute("aria-hidden", "true");
+        return new Promise(function (resolve) {
+          setTimeout(function () {
+            typing.remove();
+            addMessage("bot", message.text);
+            resolve();
+          }, delay);
+        });
+      });
+    });
+    return shown;
+  }
+
+  function clearPrompt() {
+    ui.prompt.textContent = "";
+  }
+
+  function renderPrompt(prompt) {
+    clearPrompt();
+    if (!prompt) return;
+    var box = ui.prompt;
+    if (prompt.kind === "choice") {
+      prompt.choices.forEach(function (choice) {
+        var button = el("button", "choice", choice.label);
+        button.type = "button";
+        button.onclick = function () {
+          answer(prompt, choice.value, box.querySelectorAll("button"));
+        };
+        box.appendChild(button);
+      });
+    } else {
+      var form = el("form");
+      // The server validates (and its messages are the ones shown), not the browser.
+      form.noValidate = true;
+      var label = el("label", "sr", LABELS[prompt.kind] || LABELS.text);
+      label.htmlFor = "answer";
+      var input = el("input");
+      input.id = "answer";
+      input.type = prompt.kind === "phone" ? "tel" : prompt.kind === "email" ? "email" : "text";
+      input.placeholder = prompt.placeholder || "";
+      if (prompt.kind !== "text") input.autocomplete = input.type === "tel" ? "tel" : "email";
+      var send = el("button", null, "Send");
+      send.type = "submit";
+      form.appendChild(label);
+      form.appendChild(input);
+      form.appendChild(send);
+      form.onsubmit = function (event) {
+        event.preventDefault();
+        answer(prompt, input.value, [input, send]);
+      };
+      box.appendChild(form);
+    }
+    if (wantsFocus && !ui.panel.hidden) box.querySelector("button,input").focus();
+  }
+
+  function setDisabled(controls, disabled) {
+    for (var i = 0; i < controls.length; i++) controls[i].disabled = disabled;
+  }
+
+  // ---- The conversation ------------------------------------------------------------------
+
+  function play(step) {
+    say(step.messages).then(function () {
+      emitAll(step.events);
+      finishOr(step);
+    });
+  }
+
+  function finishOr(step) {
+    if (step.done) {
+      // A finished conversation takes no more answers: its token is of no more use.
+      conversation.over = true;
+      save(CONVERSATION_KEY, null);
+      clearPrompt();
+    } else {
+      renderPrompt(step.prompt);
+    }
+  }
+
+  function start(byVisitor) {
+    if (conversation || starting || !offer) return;
+    starting = true;
+    return call("POST", "/conversations", {
+      visitor_id: visitorId,
+      dialogue_id: offer.id,
+      page_url: pageUrl(),
+    })
+      .then(function (response) {
+        if (response.status !== 201) return;
+        conversation = {
+          id: response.data.conversation_id,
+          token: response.data.token,
+          dialogue_id: offer.id,
+        };
+        offer = null;
+        save(CONVERSATION_KEY, conversation);
+        show(byVisitor);
+        play(response.data);
+      })
+      .catch(warn)
+      .finally(function () {
+        starting = false;
+      });
+  }
+
+  function answer(prompt, value, controls) {
+    if (!conversation) return;
+    wantsFocus = true;
+    setDisabled(controls, true);
+    var path = "/conversations/" + conversation.id;
+    call(
+      "POST",
+      path + "/answers",
+      { card_id: prompt.card_id, step: prompt.step, value: value },
+      conversation.token
+    ).then(
+      function (response) {
+        var data = response.data;
+        if (response.status === 200) {
+          clearPrompt();
+          addMessage("visitor", data.answer.text);
+          play(data);
+        } else if (response.status === 422) {
+          // Invalid input is re-asked: the same prompt stays, with the server's reason above it.
+          addMessage("error", (data.error && data.error.message) || "Please try again.");
+          retry(controls);
+        } else if (response.status === 409) {
+          resume(); // answered elsewhere (another tab) or already over: show what is true now
+        } else {
+          failed(controls);
+        }
+      },
+      function () {
+        failed(controls);
+      }
+    );
+  }
+
+  function failed(controls) {
+    addMessage("error", "Something went wrong. Please try again.");
+    retry(controls);
+  }
+
+  function retry(controls) {
+    setDisabled(controls, false);
+    var first = controls[0];
+    if (first.select) first.select();
+    first.focus();
+  }
+
+  // Re-render a stored conversation from the server's transcript (page reload, or a resync).
+  function resume() {
+    var stored = conversation;
+    return call("GET", "/conversations/" + stored.id, null, stored.token).then(function (response) {
+      if (response.status !== 200) {
+        if (response.status === 404 || response.status === 401 || response.status === 403) {
+          conversation = null;
+          save(CONVERSATION_KEY, null);
+        }
+        return;
+      }
+      var data = response.data;
+      if (data.done && !ui) {
+        // Finished in another tab: nothing left to show on this page.
+        conversation = null;
+        save(CONVERSATION_KEY, null);
+        return;
+      }
+      buildUI();
+      ui.log.textContent = "";
+      data.transcript.forEach(function (entry) {
+        addMessage(entry.author === "visitor" ? "visitor" : "bot", entry.text);
+      });
+      finishOr(data);
+      if (stored.open) show(false);
+    });
+  }
+
+  function identify(attributes) {
+    var body = { visitor_id: visitorId };
+    IDENTITY_FIELDS.forEach(function (field) {
+      if (attributes && typeof attributes[field] === "string") body[field] = attributes[field];
+    });
+    return call("POST", "/visitors/identify", body);
+  }
+
+  // Everything that must happen in order (the session, identify calls, starting a conversation)
+  // goes through this one chain, so an identify() made before the trigger lands first.
+  var ready = new Promise(function (resolve) {
+    if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", resolve);
+    else resolve();
+  });
+  var chain = ready
+    .then(function () {
+      var body = { page_url: pageUrl() };
+      if (typeof visitorId === "string" && /^[\w-]{16,64}$/.test(visitorId)) {
+        body.visitor_id = visitorId;
+      }
+      return call("POST", "/sessions", body);
+    })
+    .then(function (response) {
+      if (response.status !== 200) throw new Error("no session (" + response.status + ")");
+      var data = response.data;
+      visitorId = data.visitor_id;
+      save(VISITOR_KEY, visitorId);
+      theme = data.theme || {};
+      // Chat switched off for the site: the widget shows nothing at all (identify still works).
+      if (!data.chat_enabled) return true;
+      conversation = load(CONVERSATION_KEY);
+      return Promise.resolve(conversation && conversation.id && resume()).then(function () {
+        if (!conversation && data.dialogue) {
+          offer = data.dialogue;
+          buildUI();
+          setTimeout(function () {
+            later(start);
+          }, ((offer.trigger && offer.trigger.seconds) || 0) * 1000);
+        }
+        return true;
+      });
+    })
+    .catch(warn);
+
+  function warn(error) {
+    console.warn("DynChat:", error);
+    return false;
+  }
+
+  // Run a task once there is a session; a failing task does not stop the next one.
+  function later(task) {
+    chain = chain.then(function (ok) {
+      if (!ok) return false;
+      return Promise.resolve()
+        .then(task)
+        .catch(warn)
+        .then(function () {
+          return true;
+        });
+    });
+  }
+
+  function openChat(byVisitor) {
+    if (conversation) show(byVisitor);
+    else return start(byVisitor);
+  }
+
+  var methods = {
+    open: function () {
+      later(function () {
+        return openChat(true);
+      });
+    },
+    close: function () {
+      later(function () {
+        hide(false);
+      });
+    },
+    identify: function (attributes) {
+      later(function () {
+        return identify(attributes);
+      });
+    },
+    on: function (event, callback) {
+      if (EVENTS.split(" ").indexOf(event) < 0 || typeof callback !== "function") return;
+      (listeners[event] = listeners[event] || []).push(callback);
+    },
+  };
+
+  function DynChat(name) {
+    var method = methods[name];
+    if (method) method.apply(null, [].slice.call(arguments, 1));
+  }
+  for (var name in methods) DynChat[name] = methods[name];
+  DynChat.loaded = true;
+  w.DynChat = DynChat;
+  // Replay what the host page asked for before we loaded, in order.
+  ((stub && stub.q) || []).forEach(function (args) {
+    DynChat.apply(null, args);
+  });
+})(window, document);
