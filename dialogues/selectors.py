@@ -1,7 +1,12 @@
 """Reads of sites and dialogues used on hot paths."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
+from typing import TypeVar
+
+from django.conf import settings
 
 from dialogues.flow.cards import Flow, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Site
@@ -26,6 +31,50 @@ def version_flow(version: DialogueVersion) -> Flow:
     return flow
 
 
+T = TypeVar("T")
+
+
+class _ShortCache:
+    """Per-process memo with a time limit, for what every widget request reads and marketers
+    rarely change (a site, its published dialogues). A change reaches the widget API within
+    WIDGET_CACHE_SECONDS; 0 turns the memo off. Cached objects are shared between threads and
+    must be treated as read-only."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self):
+        self._entries: dict[object, tuple[float, object]] = {}
+        self._lock = Lock()
+
+    def get(self, key: object, load: Callable[[], T]) -> T:
+        ttl = settings.WIDGET_CACHE_SECONDS
+        if ttl <= 0:
+            return load()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = load()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (now + ttl, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_sites = _ShortCache()
+_offers = _ShortCache()
+
+
+def site_for_key(public_key: str) -> Site | None:
+    """The site with this public key (None if none), from the short per-process cache."""
+    return _sites.get(public_key, lambda: Site.objects.filter(public_key=public_key).first())
+
+
 @dataclass(frozen=True)
 class DialogueOffer:
     """The dialogue a page should show: what the widget needs to trigger it."""
@@ -39,10 +88,18 @@ class DialogueOffer:
 def dialogue_to_offer(*, site: Site, excluded_dialogue_ids: set[int]) -> DialogueOffer | None:
     """The highest-priority published dialogue of the site not in excluded_dialogue_ids.
 
-    One query, whatever the number of dialogues (the partial index published_by_priority).
+    At most one query, whatever the number of dialogues (the partial index
+    published_by_priority), and none while the site's offers are in the short cache.
     """
     if not site.chat_enabled:
         return None
+    for offer in _offers.get(site.pk, lambda: _published_offers(site)):
+        if offer.dialogue_id not in excluded_dialogue_ids:
+            return offer
+    return None
+
+
+def _published_offers(site: Site) -> tuple[DialogueOffer, ...]:
     rows = (
         Dialogue.objects.filter(
             site=site, status=Dialogue.Status.PUBLISHED, current_version__isnull=False
@@ -50,10 +107,7 @@ def dialogue_to_offer(*, site: Site, excluded_dialogue_ids: set[int]) -> Dialogu
         .order_by("-priority", "id")
         .values_list("id", "name", "trigger", "current_version__number")
     )
-    for dialogue_id, name, trigger, number in rows:
-        if dialogue_id not in excluded_dialogue_ids:
-            return DialogueOffer(dialogue_id, name, number, trigger)
-    return None
+    return tuple(DialogueOffer(pk, name, number, trigger) for pk, name, trigger, number in rows)
 
 
 def sites_for_user(user) -> list[Site]:

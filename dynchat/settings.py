@@ -87,12 +87,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis: the Celery broker and the shared cache (rate limits live there). Without it, tasks run
 # eagerly inside the request and the cache is per process, which is right for one dev server only.
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "dynchat")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "dynchat"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -163,6 +164,9 @@ WIDGET_RATE_LIMIT_PER_MINUTE = env_int("WIDGET_RATE_LIMIT_PER_MINUTE", 120, mini
 WIDGET_SESSION_RATE_LIMIT_PER_MINUTE = env_int(
     "WIDGET_SESSION_RATE_LIMIT_PER_MINUTE", 60, minimum=1
 )
+# Each web process keeps sites and their published dialogues this long before re-reading them,
+# so a change made in the UI reaches visitors within this many seconds. 0: always re-read.
+WIDGET_CACHE_SECONDS = env_int("WIDGET_CACHE_SECONDS", 10, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -85,9 +85,12 @@ EVERY_CARD_FLOW = {
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(settings):
     # Rate-limit counters live in the cache (Redis under `make test`); each test starts at zero.
     cache.clear()
+    # Tests change sites and dialogues between requests and must see it at once; the short
+    # per-process memo is tested on its own (test_widget_api_speed.py).
+    settings.WIDGET_CACHE_SECONDS = 0
     yield
     cache.clear()
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
 # error("<code>", ...) in the widget app, InvalidAnswer("<code>", ...) in the flow engine; the
 # call may break its line after the parenthesis.
-WIDGET_ERROR_CALL = re.compile(r"\berror\(\s*\"([a-z_]+)\"")
+# error("code", ...) in the views and decorators; ConversationDenied("code", ...) in the services.
+WIDGET_ERROR_CALL = re.compile(r"\b(?:error|ConversationDenied)\(\s*\"([a-z_]+)\"")
 ANSWER_ERROR_CALL = re.compile(r"\bInvalidAnswer\(\s*\"([a-z_]+)\"")
 
 

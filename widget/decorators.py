@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
 from dialogues.models import Site
+from dialogues.selectors import site_for_key
 from widget import ratelimit
 
 PREFLIGHT_MAX_AGE = 600
@@ -89,7 +90,7 @@ def widget_api(
         @csrf_exempt
         @wraps(view)
         def wrapper(request, site_key: str, **kwargs):
-            site = Site.objects.filter(public_key=site_key).first()
+            site = site_for_key(site_key)
             if site is None:
                 return error("unknown_site", "No site has this key.", 404)
             origin = request_origin(request)

@@ -1,22 +1,37 @@
-"""Fixed-window rate limits kept in the shared cache (Redis in production), so every web
-process counts against the same budget."""
+"""Fixed-window rate limits kept where every web process sees them: Redis when REDIS_URL is set
+(one round trip per request), else the cache (a single development server)."""
 
 import time
+from functools import cache as memoise
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
 
+@memoise
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
 def allow(scope: str, ident: str, *, limit: int, window: int = 60) -> bool:
     """Count one hit for (scope, ident) and say whether it is within `limit` per `window` s."""
-    key = f"rl:{scope}:{ident}:{int(time.time() // window)}"
-    if cache.add(key, 1, timeout=window + 1):
-        return True
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add() and incr(): this is the window's first hit
-        cache.set(key, 1, timeout=window + 1)
+    key = f"{settings.CACHE_KEY_PREFIX}:rl:{scope}:{ident}:{int(time.time() // window)}"
+    if settings.REDIS_URL:
+        # INCR and EXPIRE pipelined: one round trip. The key names its window, so refreshing
+        # its expiry on every hit never stretches the window itself.
+        pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, window + 1)
+        count, _ = pipe.execute()
+    elif cache.add(key, 1, timeout=window + 1):
         count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add() and incr(): the window's first hit
+            cache.set(key, 1, timeout=window + 1)
+            count = 1
     return count <= limit
 
 

@@ -28,7 +28,8 @@ def _phone(value: str) -> str:
         raise ValueError(exc.message) from None
 
 
-VisitorKey = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# A key from widget.keys.new_visitor_key: random part, ".", signature.
+VisitorKey = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 PageUrl = Annotated[str, Field(min_length=8, max_length=2000), AfterValidator(_page_url)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 

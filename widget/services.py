@@ -5,6 +5,7 @@ two answers arriving together (a double click, a replayed request) are applied o
 other, and the second is refused as stale instead of being applied twice.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,25 +27,41 @@ class DialogueUnavailable(Exception):
     """The dialogue does not exist on this site or is not published."""
 
 
+class ConversationDenied(Exception):
+    """The conversation is not this site's, or the request does not hold its token."""
+
+    def __init__(self, code: str, message: str, status: int):
+        self.code, self.message, self.status = code, message, status
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class Session:
-    visitor: Visitor
     visitor_key: str  # the secret the widget keeps; new when the visitor is new
     offer: DialogueOffer | None
 
 
 def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
-    """Recognise the visitor by their key (or welcome a new one) and pick the dialogue to offer."""
-    visitor = None
-    if visitor_key:
-        visitor = Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key)).first()
-    now = timezone.now()
-    if visitor is None:
-        # Unknown keys (never issued, or purged with old data) get a fresh visitor, not an error.
-        visitor_key = keys.new_secret()
-        visitor = Visitor.objects.create(site=site, key_hash=keys.digest(visitor_key))
-        completed: set[int] = set()
-    else:
+    """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer.
+
+    A new visitor costs no database write: the Visitor row appears when they first act. A
+    returning one costs two small queries (their row, their completed dialogues).
+    """
+    if not visitor_key or not keys.is_visitor_key(visitor_key, site.pk):
+        # Never issued by us for this site (invented, another site's, or from before a
+        # SECRET_KEY change without fallbacks): a new visitor, not an error.
+        return Session(
+            keys.new_visitor_key(site.pk), dialogue_to_offer(site=site, excluded_dialogue_ids=set())
+        )
+
+    completed: set[int] = set()
+    visitor = (
+        Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key))
+        .only("pk", "last_seen_at")
+        .first()
+    )
+    if visitor is not None:
+        now = timezone.now()
         if now - visitor.last_seen_at > LAST_SEEN_PRECISION:
             visitor.last_seen_at = now
             visitor.save(update_fields=["last_seen_at"])
@@ -54,12 +71,43 @@ def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
                 "dialogue_id", flat=True
             )
         )
-    offer = dialogue_to_offer(site=site, excluded_dialogue_ids=completed)
-    return Session(visitor=visitor, visitor_key=visitor_key, offer=offer)
+    return Session(visitor_key, dialogue_to_offer(site=site, excluded_dialogue_ids=completed))
 
 
-def find_visitor(*, site: Site, visitor_key: str) -> Visitor | None:
-    return Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key)).first()
+def visitor_for_key(*, site: Site, visitor_key: str) -> Visitor | None:
+    """The visitor holding `visitor_key`, created on first use; None for a key we never issued."""
+    if not keys.is_visitor_key(visitor_key, site.pk):
+        return None
+    visitor, _ = Visitor.objects.get_or_create(site=site, key_hash=keys.digest(visitor_key))
+    return visitor
+
+
+def authorised_conversation(
+    *, site: Site, conversation_id: str, token: str | None, lock: bool = False
+) -> Conversation:
+    """The site's conversation `conversation_id` if `token` is its own, read in one query
+    (and row-locked, with its visitor, when `lock`). Raises ConversationDenied."""
+    try:
+        pk = uuid.UUID(conversation_id)
+    except ValueError:
+        pk = None
+    rows = Conversation.objects.select_related("version", "visitor").filter(pk=pk, site=site)
+    if lock:
+        rows = rows.select_for_update(of=("self", "visitor"))
+    conversation = rows.first() if pk else None
+    if conversation is None:
+        raise ConversationDenied(
+            "conversation_not_found", "No such conversation on this site.", 404
+        )
+    if not token:
+        raise ConversationDenied(
+            "missing_token", "Send the conversation token as 'Authorization: Bearer <token>'.", 401
+        )
+    if not keys.matches(token, conversation.token_hash):
+        raise ConversationDenied(
+            "invalid_token", "The token does not belong to this conversation.", 403
+        )
+    return conversation
 
 
 @dataclass(frozen=True)
@@ -109,13 +157,14 @@ def start_conversation(
 
 
 @transaction.atomic
-def answer_conversation(*, conversation_id, card_id: str, step: int, value: object) -> Step:
-    """Apply a visitor's answer. Raises the engine's NotCurrentCard, ConversationOver or
-    InvalidAnswer before anything is written, so a refused answer changes nothing."""
-    conversation = (
-        Conversation.objects.select_for_update(of=("self", "visitor"))
-        .select_related("version", "visitor")
-        .get(pk=conversation_id)
+def answer_conversation(
+    *, site: Site, conversation_id: str, token: str | None, card_id: str, step: int, value: object
+) -> Step:
+    """Apply a visitor's answer. Raises ConversationDenied, or the engine's NotCurrentCard,
+    ConversationOver or InvalidAnswer, before anything is written: a refused answer changes
+    nothing."""
+    conversation = authorised_conversation(
+        site=site, conversation_id=conversation_id, token=token, lock=True
     )
     flow = version_flow(conversation.version)
     state = engine.State.from_dict(conversation.state)

@@ -1,7 +1,6 @@
 """The public widget API, /api/widget/v1/. Described in widget/openapi.json."""
 
 import json
-import uuid
 from pathlib import Path
 
 from django.http import HttpResponse, JsonResponse
@@ -10,9 +9,8 @@ from django.views.decorators.http import require_GET
 from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
 from dialogues.theme import Theme
-from widget import keys, services
+from widget import services
 from widget.decorators import error, widget_api
-from widget.models import Conversation
 from widget.schemas import AnswerIn, ConversationIn, IdentifyIn, SessionIn
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -49,25 +47,13 @@ def _step_json(step: services.Step) -> dict:
     }
 
 
-def _conversation_or_error(request, site, conversation_id: str):
-    """The conversation, if it is this site's and the bearer token is its own; else an error."""
-    try:
-        # Parsed here rather than by a <uuid:> converter, so a mangled id gets a JSON error too.
-        conversation_id = uuid.UUID(conversation_id)
-    except ValueError:
-        conversation = None
-    else:
-        conversation = Conversation.objects.filter(pk=conversation_id, site=site).first()
-    if conversation is None:
-        return error("conversation_not_found", "No such conversation on this site.", 404)
+def _bearer_token(request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return error(
-            "missing_token", "Send the conversation token as 'Authorization: Bearer <token>'.", 401
-        )
-    if not keys.matches(token.strip(), conversation.token_hash):
-        return error("invalid_token", "The token does not belong to this conversation.", 403)
-    return conversation
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _denied(exc: services.ConversationDenied) -> JsonResponse:
+    return error(exc.code, exc.message, exc.status)
 
 
 @widget_api(methods=("POST",), body=SessionIn, scope="session")
@@ -93,7 +79,7 @@ def sessions(request, site, data: SessionIn):
 
 @widget_api(methods=("POST",), body=ConversationIn)
 def conversations(request, site, data: ConversationIn):
-    visitor = services.find_visitor(site=site, visitor_key=data.visitor_id)
+    visitor = services.visitor_for_key(site=site, visitor_key=data.visitor_id)
     if visitor is None:
         return error(
             "unknown_visitor", "Start a session first; this visitor is unknown.", 404, "visitor_id"
@@ -114,13 +100,17 @@ def conversations(request, site, data: ConversationIn):
 
 @widget_api(methods=("POST",), body=AnswerIn)
 def answers(request, site, conversation_id: str, data: AnswerIn):
-    conversation = _conversation_or_error(request, site, conversation_id)
-    if isinstance(conversation, JsonResponse):
-        return conversation
     try:
         step = services.answer_conversation(
-            conversation_id=conversation.pk, card_id=data.card_id, step=data.step, value=data.value
+            site=site,
+            conversation_id=conversation_id,
+            token=_bearer_token(request),
+            card_id=data.card_id,
+            step=data.step,
+            value=data.value,
         )
+    except services.ConversationDenied as exc:
+        return _denied(exc)
     except InvalidAnswer as exc:
         return error(exc.code, exc.message, 422, exc.field)
     except engine.ConversationOver:
@@ -137,9 +127,12 @@ def answers(request, site, conversation_id: str, data: AnswerIn):
 
 @widget_api(methods=("GET",))
 def conversation_detail(request, site, conversation_id: str):
-    conversation = _conversation_or_error(request, site, conversation_id)
-    if isinstance(conversation, JsonResponse):
-        return conversation
+    try:
+        conversation = services.authorised_conversation(
+            site=site, conversation_id=conversation_id, token=_bearer_token(request)
+        )
+    except services.ConversationDenied as exc:
+        return _denied(exc)
     flow = services.version_flow(conversation.version)
     state = engine.State.from_dict(conversation.state)
     return JsonResponse(
@@ -159,7 +152,7 @@ def conversation_detail(request, site, conversation_id: str):
 
 @widget_api(methods=("POST",), body=IdentifyIn)
 def identify(request, site, data: IdentifyIn):
-    visitor = services.find_visitor(site=site, visitor_key=data.visitor_id)
+    visitor = services.visitor_for_key(site=site, visitor_key=data.visitor_id)
     if visitor is None:
         return error(
             "unknown_visitor", "Start a session first; this visitor is unknown.", 404, "visitor_id"

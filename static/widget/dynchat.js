@@ -443,7 +443,7 @@
   var chain = ready
     .then(function () {
       var body = { page_url: pageUrl() };
-      if (typeof visitorId === "string" && /^[\w-]{16,64}$/.test(visitorId)) {
+      if (typeof visitorId === "string" && /^[\w.-]{16,100}$/.test(visitorId)) {
         body.visitor_id = visitorId;
       }
       return call("POST", "/sessions", body);
