@@ -75,6 +75,15 @@ def site_for_key(public_key: str) -> Site | None:
     return _sites.get(public_key, lambda: Site.objects.filter(public_key=public_key).first())
 
 
+def version_flow_by_id(version_id: int) -> Flow:
+    """version_flow() for callers holding only the id; reads the version row only when this
+    process has not parsed it yet."""
+    flow = _flows.get(version_id)
+    if flow is None:
+        flow = version_flow(DialogueVersion.objects.only("flow").get(pk=version_id))
+    return flow
+
+
 @dataclass(frozen=True)
 class DialogueOffer:
     """The dialogue a page should show: what the widget needs to trigger it."""

@@ -34,13 +34,13 @@ def test_it_serves_a_new_visitors_page_view_without_a_query(
     assert session["dialogue"]["name"] == "Dialogue 49"
 
 
-def test_it_serves_a_returning_visitors_page_view_in_two_queries(
+def test_it_serves_a_returning_visitors_page_view_in_one_query(
     acme_widget, fifty_dialogues, memo_on, django_assert_num_queries
 ):
     visitor_id = acme_widget.start_session()["visitor_id"]
     acme_widget.start_conversation(fifty_dialogues[-1], visitor_id=visitor_id)
 
-    with django_assert_num_queries(2):  # the visitor, their completed dialogues
+    with django_assert_num_queries(1):  # the visitor's row, completed dialogues included
         acme_widget.start_session(visitor_id=visitor_id)
 
 
@@ -68,3 +68,14 @@ def test_it_shows_a_published_dialogue_once_the_memo_expires(
     assert acme_widget.start_session()["dialogue"] is None
     now[0] += 2
     assert acme_widget.start_session()["dialogue"]["name"] == "Fresh"
+
+
+def test_it_remembers_a_dialogue_finished_at_once_as_completed(acme, acme_widget):
+    says_hello = {"start": "hi", "cards": [{"id": "hi", "type": "end", "text": "Hello!"}]}
+    hello = make_published_dialogue(acme, name="Hello", flow=says_hello, priority=5)
+    visitor_id = acme_widget.start_session()["visitor_id"]
+
+    finished = acme_widget.start_conversation(hello, visitor_id=visitor_id)
+
+    assert finished["done"] is True
+    assert acme_widget.start_session(visitor_id=visitor_id)["dialogue"] is None

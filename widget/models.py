@@ -13,6 +13,9 @@ class Visitor(models.Model):
     # Lead attributes the visitor told us (chat captures, DynChat.identify), by lead field name.
     attributes = models.JSONField(default=dict, blank=True)
     email = models.CharField(max_length=254, blank=True, db_index=True)
+    # Dialogues this visitor finished, never offered to them again. Kept on the row (written in
+    # the transaction that completes the conversation) so a page view reads one row, not a join.
+    completed_dialogue_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from dialogues.flow import engine
 from dialogues.models import Dialogue, Site
-from dialogues.selectors import DialogueOffer, dialogue_to_offer, version_flow
+from dialogues.selectors import (
+    DialogueOffer,
+    dialogue_to_offer,
+    version_flow,
+    version_flow_by_id,
+)
 from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
 
@@ -44,8 +49,8 @@ class Session:
 def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
     """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer.
 
-    A new visitor costs no database write: the Visitor row appears when they first act. A
-    returning one costs two small queries (their row, their completed dialogues).
+    A new visitor costs no query: the Visitor row appears when they first act. A returning one
+    costs one indexed read of their row.
     """
     if not visitor_key or not keys.is_visitor_key(visitor_key, site.pk):
         # Never issued by us for this site (invented, another site's, or from before a
@@ -54,31 +59,26 @@ def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
             keys.new_visitor_key(site.pk), dialogue_to_offer(site=site, excluded_dialogue_ids=set())
         )
 
-    completed: set[int] = set()
-    visitor = (
+    # A dialogue the visitor completed is never shown to them again.
+    completed = (
         Visitor.objects.filter(site=site, key_hash=keys.digest(visitor_key))
-        .only("pk", "last_seen_at")
+        .values_list("completed_dialogue_ids", flat=True)
         .first()
     )
-    if visitor is not None:
-        now = timezone.now()
-        if now - visitor.last_seen_at > LAST_SEEN_PRECISION:
-            visitor.last_seen_at = now
-            visitor.save(update_fields=["last_seen_at"])
-        # A dialogue the visitor completed is never shown to them again.
-        completed = set(
-            visitor.conversations.filter(status=Conversation.Status.COMPLETED).values_list(
-                "dialogue_id", flat=True
-            )
-        )
-    return Session(visitor_key, dialogue_to_offer(site=site, excluded_dialogue_ids=completed))
+    return Session(
+        visitor_key, dialogue_to_offer(site=site, excluded_dialogue_ids=set(completed or ()))
+    )
 
 
 def visitor_for_key(*, site: Site, visitor_key: str) -> Visitor | None:
     """The visitor holding `visitor_key`, created on first use; None for a key we never issued."""
     if not keys.is_visitor_key(visitor_key, site.pk):
         return None
-    visitor, _ = Visitor.objects.get_or_create(site=site, key_hash=keys.digest(visitor_key))
+    visitor, created = Visitor.objects.get_or_create(site=site, key_hash=keys.digest(visitor_key))
+    now = timezone.now()
+    if not created and now - visitor.last_seen_at > LAST_SEEN_PRECISION:
+        visitor.last_seen_at = now
+        visitor.save(update_fields=["last_seen_at"])
     return visitor
 
 
@@ -91,7 +91,8 @@ def authorised_conversation(
         pk = uuid.UUID(conversation_id)
     except ValueError:
         pk = None
-    rows = Conversation.objects.select_related("version", "visitor").filter(pk=pk, site=site)
+    # The version is not joined: its flow is parsed once per process (version_flow_by_id).
+    rows = Conversation.objects.select_related("visitor").filter(pk=pk, site=site)
     if lock:
         rows = rows.select_for_update(of=("self", "visitor"))
     conversation = rows.first() if pk else None
@@ -152,6 +153,9 @@ def start_conversation(
     )
     triggered = engine.Event(Kind.TRIGGERED, "")
     events = [triggered, *outcome.events]
+    if outcome.state.done:
+        # Finishing at once records the completion on the visitor: take its row lock first.
+        conversation.visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
     _record(conversation, outcome, events, answer=None, now=now)
     return Step(conversation, outcome, events), token
 
@@ -166,7 +170,7 @@ def answer_conversation(
     conversation = authorised_conversation(
         site=site, conversation_id=conversation_id, token=token, lock=True
     )
-    flow = version_flow(conversation.version)
+    flow = version_flow_by_id(conversation.version_id)
     state = engine.State.from_dict(conversation.state)
     outcome = engine.answer(
         flow,
@@ -234,8 +238,12 @@ def _record(conversation, outcome, events, *, answer, now) -> None:
         for e in events
         if e.kind == Kind.FIELD_CAPTURED
     }
-    if captured:
-        _remember_attributes(conversation.visitor, captured)
+    if captured or outcome.state.done:
+        _remember(
+            conversation.visitor,
+            attributes=captured,
+            completed_dialogue_id=conversation.dialogue_id if outcome.state.done else None,
+        )
 
     conversation.state = outcome.state.to_dict()
     conversation.transcript_length = seq
@@ -250,20 +258,27 @@ def _record(conversation, outcome, events, *, answer, now) -> None:
     conversation.save(update_fields=fields)
 
 
-def _remember_attributes(visitor: Visitor, attributes: dict) -> None:
-    visitor.attributes = {**visitor.attributes, **attributes}
-    fields = ["attributes"]
-    if attributes.get("email"):
-        visitor.email = attributes["email"].lower()
-        fields.append("email")
-    visitor.save(update_fields=fields)
+def _remember(visitor: Visitor, *, attributes: dict, completed_dialogue_id: int | None) -> None:
+    """Store what we learnt about a visitor. The caller holds the visitor's row lock."""
+    fields = []
+    if attributes:
+        visitor.attributes = {**visitor.attributes, **attributes}
+        fields.append("attributes")
+        if attributes.get("email"):
+            visitor.email = attributes["email"].lower()
+            fields.append("email")
+    if completed_dialogue_id and completed_dialogue_id not in visitor.completed_dialogue_ids:
+        visitor.completed_dialogue_ids = [*visitor.completed_dialogue_ids, completed_dialogue_id]
+        fields.append("completed_dialogue_ids")
+    if fields:
+        visitor.save(update_fields=fields)
 
 
 @transaction.atomic
 def identify_visitor(*, visitor: Visitor, attributes: dict) -> Visitor:
     """Record what the host page knows about its visitor (DynChat.identify)."""
     visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
-    _remember_attributes(visitor, attributes)
+    _remember(visitor, attributes=attributes, completed_dialogue_id=None)
     return visitor
 
 
