@@ -8,6 +8,9 @@ PORT ?= 8000
 # `make test` runs on real PostgreSQL and Redis; override these to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dynchat
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# `make bench` uses its own database (created if missing, emptied on every run) and Redis db.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dynchat_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 
 .PHONY: install run test lint format bench clean
 
@@ -39,9 +42,9 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: the benchmarks under bench/, against gunicorn on PostgreSQL
+## bench: the benchmarks under bench/, against gunicorn on PostgreSQL (installs wrk if missing)
 bench: install
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/widget_api.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/widget_api.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/staticfiles

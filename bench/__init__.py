@@ -1,0 +1,1 @@
+"""Benchmarks, run by `make bench`. Speed is measured here, never in timed tests."""
