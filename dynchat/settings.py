@@ -18,6 +18,8 @@ DEBUG = env_bool("DEBUG", False)
 # The fallback key only exists so a fresh checkout runs; deployments must set SECRET_KEY
 # (the system check dynchat.W001 says so when DEBUG is off).
 SECRET_KEY = env_str("SECRET_KEY", "dynchat-insecure-development-key-change-me")
+# Old keys still accepted for signatures (visitor keys, sessions) while rotating SECRET_KEY.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The public origin of this installation, used in the install snippet and the demo page.

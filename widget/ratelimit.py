@@ -18,12 +18,12 @@ def allow(scope: str, ident: str, *, limit: int, window: int = 60) -> bool:
     """Count one hit for (scope, ident) and say whether it is within `limit` per `window` s."""
     key = f"{settings.CACHE_KEY_PREFIX}:rl:{scope}:{ident}:{int(time.time() // window)}"
     if settings.REDIS_URL:
-        # INCR and EXPIRE pipelined: one round trip. The key names its window, so refreshing
-        # its expiry on every hit never stretches the window itself.
-        pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, window + 1)
-        count, _ = pipe.execute()
+        # One round trip per hit; the window's first hit also sets the key's expiry. Should that
+        # second call be lost, the key still names its window, so only memory would be spent.
+        client = _redis(settings.REDIS_URL)
+        count = client.incr(key)
+        if count == 1:
+            client.expire(key, window + 1)
     elif cache.add(key, 1, timeout=window + 1):
         count = 1
     else:

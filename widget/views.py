@@ -48,7 +48,7 @@ def _step_json(step: services.Step) -> dict:
 
 
 def _bearer_token(request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
