@@ -53,3 +53,34 @@ def is_visitor_key(key: str, site_id: int) -> bool:
         constant_time_compare(signature, _visitor_signature(site_id, value, secret))
         for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
     )
+
+
+def visitor_state_token(site_id: int, key_hash: str, completed_dialogue_ids) -> str:
+    """A signed statement of what a page view needs to know about a visitor: the dialogues
+    they completed. The widget keeps it beside the visitor key and sends it with every session
+    start, so a returning visitor's page view needs no database read. It is bound to the site
+    and to the visitor (by their key's digest, which is all the server keeps), and made from the
+    visitor's row whenever a completion changes it."""
+    listed = "-".join(str(pk) for pk in sorted(set(completed_dialogue_ids)))
+    signature = _state_signature(site_id, key_hash, listed, settings.SECRET_KEY)
+    return f"{listed}.{signature}"
+
+
+def read_visitor_state(token: str, site_id: int, key_hash: str) -> set[int] | None:
+    """The completed dialogue ids in `token`, or None when it is not ours for this visitor."""
+    listed, dot, signature = token.rpartition(".")
+    if not dot or not all(part.isdigit() for part in listed.split("-") if listed):
+        return None
+    if not any(
+        constant_time_compare(signature, _state_signature(site_id, key_hash, listed, secret))
+        for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    ):
+        return None
+    return {int(part) for part in listed.split("-")} if listed else set()
+
+
+def _state_signature(site_id: int, key_hash: str, listed: str, secret: str) -> str:
+    mac = salted_hmac(
+        f"dynchat.visitor-state.{site_id}", f"{key_hash}|{listed}", secret, algorithm="sha256"
+    )
+    return b64_encode(mac.digest()).decode()

@@ -40,6 +40,10 @@ class Body(BaseModel):
 
 class SessionIn(Body):
     visitor_id: VisitorKey | None = None
+    # keys.visitor_state_token(): completed dialogue ids, a dot, a signature.
+    visitor_state: (
+        Annotated[str, Field(max_length=2000, pattern=r"^[0-9-]*\.[A-Za-z0-9_-]+$")] | None
+    ) = None
     page_url: PageUrl
 
 

@@ -44,25 +44,36 @@ class ConversationDenied(Exception):
 @dataclass(frozen=True)
 class Session:
     visitor_key: str  # the secret the widget keeps; new when the visitor is new
+    visitor_state: str  # keys.visitor_state_token(): the widget sends it back next time
     offer: DialogueOffer | None
 
 
-def start_visitor_session(*, site: Site, visitor_key: str | None) -> Session:
+def start_visitor_session(
+    *, site: Site, visitor_key: str | None, visitor_state: str | None = None
+) -> Session:
     """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer.
 
-    A new visitor costs no query: the Visitor row appears when they first act. A returning one
-    costs one indexed read of their row.
+    No query for a new visitor (the Visitor row appears when they first act) nor for a returning
+    one who brings the state token we gave them; one indexed read for a returning visitor
+    without it (an old widget, cleared storage, a rotated SECRET_KEY).
     """
     if not visitor_key or not keys.is_visitor_key(visitor_key, site.pk):
         # Never issued by us for this site (invented, another site's, or from before a
         # SECRET_KEY change without fallbacks): a new visitor, not an error.
-        return Session(
-            keys.new_visitor_key(site.pk), dialogue_to_offer(site=site, excluded_dialogue_ids=set())
-        )
-
+        visitor_key, completed = keys.new_visitor_key(site.pk), set()
+    else:
+        key_hash = keys.digest(visitor_key)
+        completed = None
+        if visitor_state:
+            completed = keys.read_visitor_state(visitor_state, site.pk, key_hash)
+        if completed is None:
+            completed = _completed_dialogue_ids(site_id=site.pk, key_hash=key_hash)
     # A dialogue the visitor completed is never shown to them again.
-    completed = _completed_dialogue_ids(site_id=site.pk, key_hash=keys.digest(visitor_key))
-    return Session(visitor_key, dialogue_to_offer(site=site, excluded_dialogue_ids=completed))
+    return Session(
+        visitor_key=visitor_key,
+        visitor_state=keys.visitor_state_token(site.pk, keys.digest(visitor_key), completed),
+        offer=dialogue_to_offer(site=site, excluded_dialogue_ids=completed),
+    )
 
 
 def _completed_dialogue_ids(*, site_id: int, key_hash: str) -> set[int]:
@@ -133,6 +144,8 @@ class Step:
     conversation: Conversation
     outcome: engine.Outcome
     events: list[engine.Event]  # the events stored by this step, for the widget's callbacks
+    # A fresh keys.visitor_state_token() when this step completed the conversation, else None.
+    visitor_state: str | None = None
 
 
 @transaction.atomic
@@ -172,7 +185,7 @@ def start_conversation(
         # Finishing at once records the completion on the visitor: take its row lock first.
         conversation.visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
     _record(conversation, outcome, events, answer=None, now=now)
-    return Step(conversation, outcome, events), token
+    return Step(conversation, outcome, events, _state_if_done(conversation, outcome)), token
 
 
 @transaction.atomic
@@ -201,7 +214,17 @@ def answer_conversation(
     _record(
         conversation, outcome, events, answer=(card_id, outcome.answer_text), now=timezone.now()
     )
-    return Step(conversation, outcome, events)
+    return Step(conversation, outcome, events, _state_if_done(conversation, outcome))
+
+
+def _state_if_done(conversation: Conversation, outcome: engine.Outcome) -> str | None:
+    """The visitor's new state token once a completion is recorded on their (locked) row."""
+    if not outcome.state.done:
+        return None
+    visitor = conversation.visitor
+    return keys.visitor_state_token(
+        conversation.site_id, visitor.key_hash, visitor.completed_dialogue_ids
+    )
 
 
 def _record(conversation, outcome, events, *, answer, now) -> None:

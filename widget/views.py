@@ -38,13 +38,16 @@ def _step_json(step: services.Step) -> dict:
         elif event.kind == "goal_reached":
             public["goal"] = event.data["goal"]
         events.append(public)
-    return {
+    data = {
         "conversation_id": str(step.conversation.pk),
         "messages": [{"card_id": m.card_id, "text": m.text} for m in outcome.messages],
         "prompt": _prompt_json(outcome.prompt),
         "done": outcome.state.done,
         "events": events,
     }
+    if step.visitor_state is not None:
+        data["visitor_state"] = step.visitor_state
+    return data
 
 
 def _bearer_token(request) -> str | None:
@@ -58,11 +61,14 @@ def _denied(exc: services.ConversationDenied) -> JsonResponse:
 
 @widget_api(methods=("POST",), body=SessionIn, scope="session")
 def sessions(request, site, data: SessionIn):
-    session = services.start_visitor_session(site=site, visitor_key=data.visitor_id)
+    session = services.start_visitor_session(
+        site=site, visitor_key=data.visitor_id, visitor_state=data.visitor_state
+    )
     offer = session.offer
     return JsonResponse(
         {
             "visitor_id": session.visitor_key,
+            "visitor_state": session.visitor_state,
             "chat_enabled": site.chat_enabled,
             "theme": Theme.model_validate(site.theme).model_dump(),
             "dialogue": None

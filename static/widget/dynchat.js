@@ -15,6 +15,8 @@
   var apiRoot = (script.getAttribute("data-api") || new URL(script.src).origin).replace(/\/+$/, "");
   var base = apiRoot + "/api/widget/v1/sites/" + encodeURIComponent(siteKey);
   var VISITOR_KEY = "dynchat:" + siteKey + ":visitor";
+  // The server's signed note of the dialogues this visitor completed; sent back with sessions.
+  var STATE_KEY = "dynchat:" + siteKey + ":state";
   var CONVERSATION_KEY = "dynchat:" + siteKey + ":conversation";
   var IDENTITY_FIELDS = ["email", "firstName", "lastName", "phone", "company"];
   var EVENTS = "triggered engaged completed email_captured phone_captured goal_reached meeting_booked";
@@ -310,6 +312,7 @@
   // ---- The conversation ------------------------------------------------------------------
 
   function play(step) {
+    if (step.visitor_state) save(STATE_KEY, step.visitor_state);
     say(step.messages).then(function () {
       emitAll(step.events);
       finishOr(step);
@@ -443,8 +446,12 @@
   var chain = ready
     .then(function () {
       var body = { page_url: pageUrl() };
+      var state = load(STATE_KEY);
       if (typeof visitorId === "string" && /^[\w.-]{16,100}$/.test(visitorId)) {
         body.visitor_id = visitorId;
+        if (typeof state === "string" && /^[\d-]{0,1900}\.[\w-]+$/.test(state)) {
+          body.visitor_state = state;
+        }
       }
       return call("POST", "/sessions", body);
     })
@@ -453,6 +460,7 @@
       var data = response.data;
       visitorId = data.visitor_id;
       save(VISITOR_KEY, visitorId);
+      save(STATE_KEY, data.visitor_state);
       theme = data.theme || {};
       // Chat switched off for the site: the widget shows nothing at all (identify still works).
       if (!data.chat_enabled) return true;
