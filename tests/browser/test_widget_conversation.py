@@ -110,3 +110,22 @@ def test_it_forgets_a_stored_conversation_the_server_does_not_know(chat, demo_si
     conversation = Conversation.objects.get(site=demo_site)
     stored = chat.page.evaluate(f"JSON.parse(localStorage.getItem({json.dumps(key)}))")
     assert stored["id"] == str(conversation.pk)
+
+
+def test_it_does_not_offer_a_completed_dialogue_again_after_a_reload(chat, demo_site):
+    chat.visit()
+    chat.bot_says("What brings you here today?")
+    chat.choose("Just browsing")
+    chat.bot_says("Enjoy looking around. I'm here if you need me.")
+
+    with chat.page.expect_response(lambda r: r.url.endswith("/sessions")) as session:
+        chat.page.reload()
+
+    # The widget sent back the signed note of what this visitor completed ...
+    sent = json.loads(session.value.request.post_data)
+    assert sent["visitor_state"].split(".")[0] == str(demo_site.dialogues.get().pk)
+    # ... and the demo site has nothing else to offer, so nothing is shown or started.
+    assert session.value.json()["dialogue"] is None
+    chat.page.wait_for_timeout(300)
+    assert chat.page.locator("dynchat-widget").count() == 0
+    assert Conversation.objects.filter(site=demo_site).count() == 1
