@@ -5,7 +5,8 @@
 -- MODE is one of:
 --   bare               POST PATH (the bare Django JSON view) with a session-sized JSON body
 --   session_new        POST PATH/sessions as a new visitor
---   session_returning  POST PATH/sessions with a visitor_id from DATA_FILE (one per line);
+--   session_returning  POST PATH/sessions with a visitor_id and visitor_state from DATA_FILE
+--                      (one "visitor_id visitor_state" pair per line);
 --                      the response must carry the same visitor_id back
 --   answer             POST PATH/conversations/<id>/answers for conversations in DATA_FILE
 --                      ("<id> <token> <card_id> <step>" per line)
@@ -83,9 +84,11 @@ function init(args)
       static_request = wrk.format("POST", base .. "/sessions", json_headers(), session_body)
       expect = '"dialogue": {"id": '
    elseif mode == "session_returning" then
-      for _, visitor_id in ipairs(my_lines(data_file, nthreads)) do
+      for _, line in ipairs(my_lines(data_file, nthreads)) do
+         local visitor_id, state = line:match("^(%S+) (%S+)$")
          local body = string.format(
-            '{"visitor_id": "%s", "page_url": "%s"}', visitor_id, page_url)
+            '{"visitor_id": "%s", "visitor_state": "%s", "page_url": "%s"}',
+            visitor_id, state, page_url)
          table.insert(visitors, wrk.format("POST", base .. "/sessions", json_headers(), body))
          known_visitors[visitor_id] = true
       end

@@ -5,8 +5,9 @@ Scenarios, run against the same server with the same concurrency and duration:
 - bare: a Django JSON view doing nothing, behind the product's full middleware stack
   (bench/urls.py), the reference every other scenario is divided by;
 - session_new: POST /sessions as a new visitor (issues a visitor key, picks the dialogue);
-- session_returning: POST /sessions with the visitor_id of a visitor who has chatted (half of
-  them completed the top dialogue, so the next one is offered);
+- session_returning: POST /sessions with the visitor_id and visitor_state of a visitor who has
+  chatted, as the widget sends them (half of them completed the top dialogue, so the next one
+  is offered);
 - answer: POST /conversations/{id}/answers, each conversation used by one request at a time.
 
 The scenarios are interleaved over --rounds rounds, with one more bare run at the end, and each
@@ -195,23 +196,24 @@ def prepare_data(dialogue_count: int, rounds: int) -> dict:
             site=site, visitor=visitor, dialogue_id=top.pk, page_url=PAGE_URL
         )
         prompt = step.outcome.prompt
-        return session.visitor_key, str(step.conversation.pk), token, prompt
+        return session, str(step.conversation.pk), token, prompt
 
-    # Returning visitors: half of them have completed the top dialogue (so the session start
-    # looks up their completed conversations and offers the next dialogue), half have not.
+    # Returning visitors, each with the visitor state the widget keeps: half of them have
+    # completed the top dialogue (so the next dialogue is offered), half have not.
     returning = []
     for i in range(400):
-        visitor_key, conversation_id, token, prompt = new_conversation()
+        session, conversation_id, token, prompt = new_conversation()
+        state = session.visitor_state
         if i % 2:
-            services.answer_conversation(
+            state = services.answer_conversation(
                 site=site,
                 conversation_id=conversation_id,
                 token=token,
                 card_id=prompt.card_id,
                 step=prompt.step,
                 value="stop",
-            )
-        returning.append(visitor_key)
+            ).visitor_state
+        returning.append(f"{session.visitor_key} {state}")
 
     def pool(size):
         lines = []
@@ -331,9 +333,10 @@ def wait_until_serving(base_url: str, process: subprocess.Popen, log_path: Path)
 
 def smoke_test(base_url: str, api: str, data: dict) -> None:
     """One request per endpoint before loading it, so a broken setup fails with a clear message."""
-    returning = data["returning"][0]
+    returning, state = data["returning"][0].split()
     status, body = post(
-        f"{base_url}{api}/sessions", {"page_url": PAGE_URL, "visitor_id": returning}
+        f"{base_url}{api}/sessions",
+        {"page_url": PAGE_URL, "visitor_id": returning, "visitor_state": state},
     )
     # A key the server does not recognise (say, signed with another SECRET_KEY) would get a new one.
     assert status == 200 and body["visitor_id"] == returning, (status, body)
