@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
+from dialogues import selectors
 from dialogues import services as dialogue_services
 from dialogues.models import Dialogue, Membership
 
@@ -93,6 +94,17 @@ def _fresh_cache(settings):
     settings.WIDGET_CACHE_SECONDS = 0
     yield
     cache.clear()
+
+
+@pytest.fixture
+def memo_on(settings):
+    """The short per-process memo of sites and offers switched on, as in production."""
+    settings.WIDGET_CACHE_SECONDS = 60
+    selectors._sites.clear()
+    selectors._offers.clear()
+    yield
+    selectors._sites.clear()
+    selectors._offers.clear()
 
 
 def _user(username: str):

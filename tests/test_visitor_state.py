@@ -4,21 +4,10 @@ not sign for this visitor is ignored and the visitor's row is read instead."""
 
 import pytest
 
-from dialogues import selectors
 from tests.conftest import make_published_dialogue
 from widget import keys
 
 SAYS_HELLO = {"start": "hi", "cards": [{"id": "hi", "type": "end", "text": "Hello!"}]}
-
-
-@pytest.fixture
-def memo_on(settings):
-    settings.WIDGET_CACHE_SECONDS = 60
-    selectors._sites.clear()
-    selectors._offers.clear()
-    yield
-    selectors._sites.clear()
-    selectors._offers.clear()
 
 
 @pytest.fixture

@@ -9,16 +9,6 @@ from tests.conftest import make_published_dialogue
 
 
 @pytest.fixture
-def memo_on(settings):
-    settings.WIDGET_CACHE_SECONDS = 60
-    selectors._sites.clear()
-    selectors._offers.clear()
-    yield
-    selectors._sites.clear()
-    selectors._offers.clear()
-
-
-@pytest.fixture
 def fifty_dialogues(acme):
     return [make_published_dialogue(acme, name=f"Dialogue {n}", priority=n) for n in range(50)]
 
