@@ -191,9 +191,8 @@ def prepare_data(dialogue_count: int, rounds: int) -> dict:
         # What the widget does: a session (which issues the visitor key), then a conversation.
         session = services.start_visitor_session(site=site, visitor_key=None)
         assert session.offer and session.offer.dialogue_id == top.pk, session.offer
-        visitor = services.visitor_for_key(site=site, visitor_key=session.visitor_key)
         step, token = services.start_conversation(
-            site=site, visitor=visitor, dialogue_id=top.pk, page_url=PAGE_URL
+            site=site, visitor_key=session.visitor_key, dialogue_id=top.pk, page_url=PAGE_URL
         )
         prompt = step.outcome.prompt
         return session, str(step.conversation.pk), token, prompt

@@ -50,3 +50,24 @@ def test_it_lets_the_widget_read_retry_after_across_origins(acme_widget, setting
     assert response.status_code == 429
     assert response["Retry-After"] == "60"
     assert "Retry-After" in response["Access-Control-Expose-Headers"]
+
+
+def test_it_stores_no_visitor_when_the_dialogue_asked_for_is_not_available(acme_widget, globex):
+    from tests.conftest import make_published_dialogue
+    from widget.models import Visitor
+
+    foreign = make_published_dialogue(globex, name="Globex only")
+    visitor_id = acme_widget.start_session()["visitor_id"]
+
+    for dialogue_id in (foreign.pk, 999_999):
+        response = acme_widget.post(
+            "/conversations",
+            {
+                "visitor_id": visitor_id,
+                "dialogue_id": dialogue_id,
+                "page_url": "https://www.acme.test/",
+            },
+        )
+        assert response.json()["error"]["code"] == "dialogue_not_available"
+
+    assert not Visitor.objects.exists()

@@ -25,12 +25,17 @@ from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
 
 Kind = ConversationEvent.Kind
-# Touching last_seen_at on every page view would be a write per request; a day is precise enough.
+# last_seen_at is touched when a visitor acts (a conversation, identify), at most daily: a write
+# per request would be wasted on a date only the retention purge reads.
 LAST_SEEN_PRECISION = timedelta(hours=24)
 
 
 class DialogueUnavailable(Exception):
     """The dialogue does not exist on this site or is not published."""
+
+
+class UnknownVisitor(Exception):
+    """The visitor key was not issued by this server for this site."""
 
 
 class ConversationDenied(Exception):
@@ -57,21 +62,21 @@ def start_visitor_session(
     one who brings the state token we gave them; one indexed read for a returning visitor
     without it (an old widget, cleared storage, a rotated SECRET_KEY).
     """
-    if not visitor_key or not keys.is_visitor_key(visitor_key, site.pk):
+    returning = bool(visitor_key) and keys.is_visitor_key(visitor_key, site.pk)
+    if not returning:
         # Never issued by us for this site (invented, another site's, or from before a
         # SECRET_KEY change without fallbacks): a new visitor, not an error.
-        visitor_key, completed = keys.new_visitor_key(site.pk), set()
-    else:
-        key_hash = keys.digest(visitor_key)
-        completed = None
-        if visitor_state:
-            completed = keys.read_visitor_state(visitor_state, site.pk, key_hash)
-        if completed is None:
-            completed = _completed_dialogue_ids(site_id=site.pk, key_hash=key_hash)
+        visitor_key = keys.new_visitor_key(site.pk)
+    key_hash = keys.digest(visitor_key)
+    completed: set[int] | None = set() if not returning else None
+    if completed is None and visitor_state:
+        completed = keys.read_visitor_state(visitor_state, site.pk, key_hash)
+    if completed is None:
+        completed = _completed_dialogue_ids(site_id=site.pk, key_hash=key_hash)
     # A dialogue the visitor completed is never shown to them again.
     return Session(
         visitor_key=visitor_key,
-        visitor_state=keys.visitor_state_token(site.pk, keys.digest(visitor_key), completed),
+        visitor_state=keys.visitor_state_token(site.pk, key_hash, completed),
         offer=dialogue_to_offer(site=site, excluded_dialogue_ids=completed),
     )
 
@@ -150,13 +155,16 @@ class Step:
 
 @transaction.atomic
 def start_conversation(
-    *, site: Site, visitor: Visitor, dialogue_id: int, page_url: str
+    *, site: Site, visitor_key: str, dialogue_id: int, page_url: str
 ) -> tuple[Step, str]:
     """Start the visitor on the dialogue's current published version.
 
     Returns the first step and the conversation token (shown once; only its digest is stored).
-    Raises DialogueUnavailable when the dialogue is not published on this site.
+    Raises UnknownVisitor or DialogueUnavailable before writing anything; the Visitor row is
+    created here, on the visitor's first conversation.
     """
+    if not keys.is_visitor_key(visitor_key, site.pk):
+        raise UnknownVisitor
     dialogue = (
         Dialogue.objects.select_related("current_version")
         .filter(site=site, pk=dialogue_id, status=Dialogue.Status.PUBLISHED)
@@ -164,6 +172,7 @@ def start_conversation(
     )
     if dialogue is None or dialogue.current_version is None or not site.chat_enabled:
         raise DialogueUnavailable
+    visitor = visitor_for_key(site=site, visitor_key=visitor_key)
     version = dialogue.current_version
     flow = version_flow(version)
     lead = visitor.attributes

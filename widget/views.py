@@ -52,7 +52,15 @@ def _step_json(step: services.Step) -> dict:
 
 def _bearer_token(request) -> str | None:
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _unknown_visitor() -> JsonResponse:
+    return error(
+        "unknown_visitor", "Start a session first; this visitor is unknown.", 404, "visitor_id"
+    )
 
 
 def _denied(exc: services.ConversationDenied) -> JsonResponse:
@@ -85,15 +93,15 @@ def sessions(request, site, data: SessionIn):
 
 @widget_api(methods=("POST",), body=ConversationIn)
 def conversations(request, site, data: ConversationIn):
-    visitor = services.visitor_for_key(site=site, visitor_key=data.visitor_id)
-    if visitor is None:
-        return error(
-            "unknown_visitor", "Start a session first; this visitor is unknown.", 404, "visitor_id"
-        )
     try:
         step, token = services.start_conversation(
-            site=site, visitor=visitor, dialogue_id=data.dialogue_id, page_url=data.page_url
+            site=site,
+            visitor_key=data.visitor_id,
+            dialogue_id=data.dialogue_id,
+            page_url=data.page_url,
         )
+    except services.UnknownVisitor:
+        return _unknown_visitor()
     except services.DialogueUnavailable:
         return error(
             "dialogue_not_available",
@@ -160,9 +168,7 @@ def conversation_detail(request, site, conversation_id: str):
 def identify(request, site, data: IdentifyIn):
     visitor = services.visitor_for_key(site=site, visitor_key=data.visitor_id)
     if visitor is None:
-        return error(
-            "unknown_visitor", "Start a session first; this visitor is unknown.", 404, "visitor_id"
-        )
+        return _unknown_visitor()
     attributes = data.model_dump(exclude={"visitor_id"}, exclude_none=True)
     services.identify_visitor(visitor=visitor, attributes=attributes)
     return JsonResponse({"identified": sorted(attributes)})
