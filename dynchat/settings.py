@@ -68,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "marketo_sync.context_processors.navigation",
             ],
         },
     },
@@ -175,4 +176,36 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# Marketo (marketo_sync/). The REST endpoint and the LaunchPoint custom service's credentials;
+# the sync is off until all three are set. See docs/marketo-sync.md.
+MARKETO_BASE_URL = env_url("MARKETO_BASE_URL", schemes=("http", "https")).rstrip("/")
+MARKETO_CLIENT_ID = env_str("MARKETO_CLIENT_ID")
+MARKETO_CLIENT_SECRET = env_str("MARKETO_CLIENT_SECRET")
+# Marketo's limits are per instance and shared with every other integration; these are our share.
+MARKETO_RATE_LIMIT_CALLS = env_int("MARKETO_RATE_LIMIT_CALLS", 100, minimum=1)
+MARKETO_RATE_LIMIT_SECONDS = env_int("MARKETO_RATE_LIMIT_SECONDS", 20, minimum=1)
+MARKETO_MAX_CONCURRENT_CALLS = env_int("MARKETO_MAX_CONCURRENT_CALLS", 10, minimum=1)
+MARKETO_DAILY_QUOTA = env_int("MARKETO_DAILY_QUOTA", 50_000, minimum=1)
+MARKETO_EXPORT_DAILY_MB = env_int("MARKETO_EXPORT_DAILY_MB", 500, minimum=1)
+# Bulk jobs of ours in Marketo's queue at once (Marketo processes 2 and queues 10, for everyone).
+MARKETO_BULK_MAX_JOBS = env_int("MARKETO_BULK_MAX_JOBS", 2, minimum=1)
+# Marketo refreshes a job's status at most once a minute; polling faster only spends calls.
+MARKETO_BULK_POLL_SECONDS = env_int("MARKETO_BULK_POLL_SECONDS", 60, minimum=0)
+# How long a call keeps being retried (rate limits, outages, 5xx) before the run stops with it.
+MARKETO_MAX_RETRY_SECONDS = env_int("MARKETO_MAX_RETRY_SECONDS", 900, minimum=1)
+MARKETO_TIMEOUT_SECONDS = env_int("MARKETO_TIMEOUT_SECONDS", 60, minimum=1)
+# Activities kept (and fetched by the full sync): the last N days.
+MARKETO_ACTIVITY_DAYS = env_int("MARKETO_ACTIVITY_DAYS", 90, minimum=1)
+MARKETO_INCREMENTAL_MINUTES = env_int("MARKETO_INCREMENTAL_MINUTES", 5, minimum=1)
+# The full sync finds the first lead's creation date itself; set a date (YYYY-MM-DD) to skip that.
+MARKETO_LEADS_SINCE = env_str("MARKETO_LEADS_SINCE")
+
+CELERY_BEAT_SCHEDULE = {
+    # Does nothing until Marketo is configured and a full sync has finished.
+    "marketo-incremental-sync": {
+        "task": "marketo_sync.tasks.incremental_sync",
+        "schedule": MARKETO_INCREMENTAL_MINUTES * 60,
+    },
 }

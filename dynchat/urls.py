@@ -13,4 +13,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/widget/v1/", include("widget.urls")),
+    path("marketo/", include("marketo_sync.urls")),
 ]

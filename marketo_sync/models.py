@@ -1,0 +1,241 @@
+"""What the Marketo sync keeps: leads, companies, activities and the activity-type catalogue,
+plus the bookkeeping that makes a sync resumable (runs, export windows, paging cursors).
+
+Marketo's ids are our primary keys, so re-reading a record can only update it, never copy it.
+Fields the marketer picked live in `attributes` (JSON, keyed by Marketo's REST field name); the
+columns are the ones targeting and routing look up by.
+"""
+
+from django.db import models
+from django.db.models.functions import Lower
+
+# Kept whatever the marketer picks: ids, email, timestamps, the company link, Munchkin cookies.
+LEAD_SYSTEM_FIELDS = ("id", "email", "createdAt", "updatedAt", "externalCompanyId", "cookies")
+COMPANY_SYSTEM_FIELDS = ("id", "externalCompanyId", "createdAt", "updatedAt")
+# Marketo's standard activity types worth having for targeting and reporting: Visit Webpage,
+# Fill Out Form, Click Link, Open Email, Click Email, New Lead, Change Data Value,
+# Interesting Moment, Change Status in Progression.
+DEFAULT_ACTIVITY_TYPE_IDS = [1, 2, 3, 10, 11, 12, 13, 46, 104]
+DEFAULT_PERSON_FIELDS = ["firstName", "lastName", "title", "phone", "country", "leadScore"]
+DEFAULT_COMPANY_FIELDS = ["company", "industry", "numberOfEmployees", "annualRevenue"]
+MAX_SYNCED_FIELDS = 50
+
+
+def _default_person_fields():
+    return list(DEFAULT_PERSON_FIELDS)
+
+
+def _default_company_fields():
+    return list(DEFAULT_COMPANY_FIELDS)
+
+
+def _default_activity_types():
+    return list(DEFAULT_ACTIVITY_TYPE_IDS)
+
+
+class SyncSettings(models.Model):
+    """What to sync (one row, pk=1). Edited on the Marketo settings page."""
+
+    person_fields = models.JSONField(default=_default_person_fields)
+    company_fields = models.JSONField(default=_default_company_fields)
+    # Field name -> Marketo dataType, from the describe endpoints, so values keep their type.
+    field_types = models.JSONField(default=dict)
+    activity_type_ids = models.JSONField(default=_default_activity_types)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "sync settings"
+
+    def __str__(self):
+        return "Marketo sync settings"
+
+    @classmethod
+    def load(cls) -> "SyncSettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    def lead_fields(self) -> list[str]:
+        """Every lead field requested from Marketo: the system ones, then the picked ones."""
+        picked = [f for f in self.person_fields if f not in LEAD_SYSTEM_FIELDS]
+        return [*LEAD_SYSTEM_FIELDS, *picked]
+
+    def all_company_fields(self) -> list[str]:
+        picked = [f for f in self.company_fields if f not in COMPANY_SYSTEM_FIELDS]
+        return [*COMPANY_SYSTEM_FIELDS, *picked]
+
+
+class Lead(models.Model):
+    id = models.BigIntegerField(primary_key=True, help_text="Marketo lead id")
+    email = models.CharField(max_length=255, blank=True, default="")
+    external_company_id = models.CharField(max_length=255, blank=True, default="")
+    # Munchkin cookie token(s) (`_mch-<domain>-<ms>-<n>`), how a browser is matched to a lead.
+    cookies = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(null=True)
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(Lower("email"), name="lead_email_lower"),
+            models.Index(fields=["external_company_id"], name="lead_company_link"),
+            models.Index(fields=["cookies"], name="lead_cookies"),
+        ]
+
+    def __str__(self):
+        return self.email or f"Lead {self.id}"
+
+
+class Company(models.Model):
+    id = models.BigIntegerField(primary_key=True, help_text="Marketo company id")
+    external_company_id = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(null=True)
+    attributes = models.JSONField(default=dict)
+    # When we last read it from Marketo: company edits make no lead activity, so the incremental
+    # sync re-reads the least recently read companies a few batches at a time.
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "companies"
+        indexes = [
+            models.Index(fields=["external_company_id"], name="company_external_id"),
+            models.Index(fields=["synced_at"], name="company_synced_at"),
+        ]
+
+    def __str__(self):
+        return self.name or self.external_company_id or f"Company {self.id}"
+
+
+class ActivityType(models.Model):
+    id = models.IntegerField(primary_key=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    primary_attribute = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"
+
+
+class Activity(models.Model):
+    # marketoGUID, not the integer id, is the key Marketo guarantees unique.
+    marketo_guid = models.CharField(max_length=64, primary_key=True)
+    lead_id = models.BigIntegerField()
+    activity_date = models.DateTimeField()
+    activity_type_id = models.IntegerField()
+    campaign_id = models.BigIntegerField(null=True)
+    primary_attribute_value_id = models.BigIntegerField(null=True)
+    primary_attribute_value = models.TextField(blank=True, default="")
+    # Keyed by the attribute's display name ("Webpage URL"), as Marketo's bulk export writes it.
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["lead_id", "activity_date"], name="activity_lead_date"),
+            models.Index(fields=["activity_date"], name="activity_date"),
+        ]
+
+    def __str__(self):
+        return f"Activity {self.marketo_guid}"
+
+
+class SyncRun(models.Model):
+    """One run of the full or incremental sync: what the status page and `status` command show."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        # The worker died (or the machine restarted) while it ran; the next full run resumes it.
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    phase = models.CharField(max_length=64, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A full run that continues an earlier one, whose finished windows it does not redo.
+    resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # Where the incremental sync starts reading changes once this full run has succeeded.
+    changes_since = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict)
+    bytes_downloaded = models.BigIntegerField(default=0)
+    windows_total = models.PositiveIntegerField(default=0)
+    windows_done = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    started_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status"], name="syncrun_kind_status")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} sync #{self.pk} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ExportWindow(models.Model):
+    """One bulk export job of a full sync: an entity over a creation-date window.
+
+    Its status only moves forward and is saved as each step completes, so a restarted run picks
+    up the job where it was (re-polls it, re-downloads it) and never redoes an ingested window.
+    """
+
+    class Entity(models.TextChoices):
+        LEADS = "leads", "Leads"
+        ACTIVITIES = "activities", "Activities"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CREATED = "created", "Created"
+        QUEUED = "queued", "Queued"
+        INGESTED = "ingested", "Ingested"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="windows")
+    entity = models.CharField(max_length=16, choices=Entity.choices)
+    # Both ends inclusive, as Marketo's createdAt filter is.
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    export_id = models.CharField(max_length=64, blank=True, default="")
+    job_created_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    records = models.BigIntegerField(default=0)
+    file_size = models.BigIntegerField(default=0)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["entity", "start_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "entity", "start_at"], name="one_window_per_start"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.entity} {self.start_at:%Y-%m-%d}..{self.end_at:%Y-%m-%d} ({self.status})"
+
+
+class SyncCursor(models.Model):
+    """Where an incremental stream stopped: Marketo's last `nextPageToken` for it."""
+
+    name = models.CharField(max_length=128, primary_key=True)
+    token = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.name
