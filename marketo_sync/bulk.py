@@ -15,7 +15,6 @@ import httpx
 from marketo_sync.client import MarketoClient
 from marketo_sync.errors import MarketoError, backoff_delay
 
-CHUNK_BYTES = 1 << 20
 # Files are kept 7 days; a job older than this is re-created rather than trusted.
 JOB_MAX_AGE = timedelta(days=6)
 DONE = "Completed"
@@ -92,7 +91,8 @@ def download(
             with client.open_file(path, start=offset) as response:
                 # A server that ignores Range sends the whole file again: skip what we have.
                 skip = offset if (offset and response.status_code == 200) else 0
-                for chunk in response.iter_raw(CHUNK_BYTES):
+                # As received (no re-chunking), so bytes before a cut still count.
+                for chunk in response.iter_raw():
                     if skip:
                         if len(chunk) <= skip:
                             skip -= len(chunk)

@@ -50,6 +50,7 @@ class MarketoConfig:
     max_retry_seconds: float = 900.0
     limits: Limits = field(default_factory=Limits)
     redis_url: str = ""
+    token_margin_seconds: float = TOKEN_MARGIN_SECONDS
 
     @property
     def configured(self) -> bool:
@@ -153,14 +154,15 @@ class MarketoClient:
 
     def access_token(self) -> str:
         entry = self.tokens.get()
-        if entry and entry["expires_at"] - time.time() > TOKEN_MARGIN_SECONDS:
+        margin = self.config.token_margin_seconds
+        if entry and entry["expires_at"] - time.time() > margin:
             return entry["token"]
         with self.tokens.lock():
             entry = self.tokens.get()  # another worker may have refreshed it meanwhile
-            if entry and entry["expires_at"] - time.time() > TOKEN_MARGIN_SECONDS:
+            if entry and entry["expires_at"] - time.time() > margin:
                 return entry["token"]
             token, expires_in = self._identity()
-            if expires_in <= TOKEN_MARGIN_SECONDS and entry and token == entry["token"]:
+            if expires_in <= margin and entry and token == entry["token"]:
                 # Marketo hands back the same token until it expires; wait that out once, so no
                 # call is sent with a token about to lapse mid-flight.
                 self.sleep(expires_in + 1)
@@ -270,12 +272,15 @@ class MarketoClient:
             if problem.code == "606":
                 # The window is 20 s; waiting a fair part of it beats hammering its edge.
                 delay = max(delay, self.config.limits.window_seconds / 4)
-        if self.clock() + delay > deadline:
+        remaining = deadline - self.clock()
+        if remaining <= 0:
             raise MarketoError(
                 "unavailable",
                 f"Marketo kept answering {problem.code} ({problem.message}) for "
                 f"{self.config.max_retry_seconds:.0f} s.",
             )
+        # The last wait ends at the deadline, for one final attempt.
+        delay = min(delay, remaining)
         logger.info("Marketo %s (%s); retrying in %.1f s", problem.code, problem.message, delay)
         self.sleep(delay)
 
