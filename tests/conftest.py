@@ -222,3 +222,48 @@ def fast_password_hashing(settings):
     Opt in with `pytestmark = pytest.mark.usefixtures("fast_password_hashing")`; usefixtures
     fixtures are set up before the personas, so their passwords are hashed the fast way."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- Marketo -----------------------------------------------------------------------------------
+
+
+def quick_sleep(seconds):
+    """Retries and rate waits keep their order but not their length: tests run in seconds."""
+    import time
+
+    time.sleep(min(seconds, 0.05))
+
+
+@pytest.fixture
+def marketo():
+    """A fake Marketo instance on loopback, with its own credentials (so its token and limit
+    counters in Redis are its own)."""
+    import uuid
+
+    from tests.fakes.marketo import FakeMarketo
+
+    fake = FakeMarketo(client_id=f"dynchat-{uuid.uuid4().hex[:12]}", client_secret="s3cret")
+    with fake:
+        yield fake
+
+
+@pytest.fixture
+def marketo_settings(settings, marketo):
+    settings.MARKETO_BASE_URL = marketo.base_url
+    settings.MARKETO_CLIENT_ID = marketo._client_id
+    settings.MARKETO_CLIENT_SECRET = "s3cret"
+    settings.MARKETO_BULK_POLL_SECONDS = 0
+    settings.MARKETO_MAX_RETRY_SECONDS = 20
+    settings.MARKETO_TIMEOUT_SECONDS = 5
+    settings.MARKETO_LEADS_SINCE = ""
+    return settings
+
+
+@pytest.fixture
+def marketo_client(marketo_settings):
+    from marketo_sync.client import MarketoClient, MarketoConfig
+
+    client = MarketoClient(MarketoConfig.from_settings(), sleep=quick_sleep)
+    yield client
+    client.limiter.reset()
+    client.close()

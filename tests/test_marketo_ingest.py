@@ -27,7 +27,7 @@ PICKED = ["id", "email", "createdAt", "updatedAt", "externalCompanyId", "cookies
 NASTY_LEADS = (
     b"id,email,createdAt,updatedAt,externalCompanyId,cookies,firstName,leadScore,unsubscribed,notes\n"
     # a quoted comma and a doubled quote
-    b'1,ann@acme.test,2024-01-02T03:04:05Z,2024-01-03T00:00:00Z,EXT-1,_mch-acme.test-1-1,'
+    b"1,ann@acme.test,2024-01-02T03:04:05Z,2024-01-03T00:00:00Z,EXT-1,_mch-acme.test-1-1,"
     b'"Ann, ""the boss""",42,true,plain\n'
     # an embedded newline and CRLF, non-ASCII and a line separator, the literal null
     b'2,null,2024-01-02T03:04:05Z,2024-01-03T00:00:00Z,null,null,"\xe5\xbc\xa0\xe4\xbc\x9f",'

@@ -27,9 +27,8 @@ def test_workers_together_stay_inside_the_rate_window(limiter_key):
 
     def work(limiter):
         for _ in range(5):
-            with limiter.call():
-                with lock:
-                    starts.append(time.monotonic())
+            with limiter.call(), lock:
+                starts.append(time.monotonic())
 
     threads = [threading.Thread(target=work, args=(w,)) for w in workers(limits, limiter_key, 4)]
     for t in threads:
@@ -89,9 +88,8 @@ def test_the_daily_quota_is_shared_and_stops_calls(limiter_key):
     for limiter in (first, second, first):
         with limiter.call():
             pass
-    with pytest.raises(QuotaExhausted) as stopped:
-        with second.call():
-            pass
+    with pytest.raises(QuotaExhausted) as stopped, second.call():
+        pass
     assert "daily API quota" in str(stopped.value)
     assert first.calls_today() == 4
 

@@ -1,5 +1,6 @@
 """The Marketo client's retry policy and window arithmetic, without a database or a server."""
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -82,7 +83,7 @@ def test_windows_cover_the_range_without_overlap_or_gap():
     windows = windows_between(start, end)
     assert windows[0][0] == start
     assert windows[-1][1] == end
-    for (s, e), (next_start, _) in zip(windows, windows[1:], strict=False):
+    for (s, e), (next_start, _) in itertools.pairwise(windows):
         assert e - s == timedelta(days=31) - timedelta(seconds=1)  # inclusive: at most 31 days
         assert next_start == e + timedelta(seconds=1)
     assert len(windows) == 5

@@ -1,0 +1,1 @@
+"""Fake external services that speak real HTTP on loopback, for tests and benchmarks."""
