@@ -193,6 +193,8 @@ MARKETO_DAILY_QUOTA = env_int("MARKETO_DAILY_QUOTA", 50_000, minimum=1)
 MARKETO_EXPORT_DAILY_MB = env_int("MARKETO_EXPORT_DAILY_MB", 500, minimum=1)
 # Bulk jobs of ours in Marketo's queue at once (Marketo processes 2 and queues 10, for everyone).
 MARKETO_BULK_MAX_JOBS = env_int("MARKETO_BULK_MAX_JOBS", 2, minimum=1)
+# Export files ingested at once (threads with a database connection each).
+MARKETO_INGEST_WORKERS = env_int("MARKETO_INGEST_WORKERS", 2, minimum=1)
 # Marketo refreshes a job's status at most once a minute; polling faster only spends calls.
 MARKETO_BULK_POLL_SECONDS = env_int("MARKETO_BULK_POLL_SECONDS", 60, minimum=0)
 # How long a call keeps being retried (rate limits, outages, 5xx) before the run stops with it.

@@ -217,6 +217,7 @@ class ExportWindow(models.Model):
     job_created_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     records = models.BigIntegerField(default=0)
+    rows = models.BigIntegerField(default=0, help_text="Rows written when ingested")
     file_size = models.BigIntegerField(default=0)
     ingested_at = models.DateTimeField(null=True, blank=True)
 

@@ -256,6 +256,9 @@ def marketo_settings(settings, marketo):
     settings.MARKETO_MAX_RETRY_SECONDS = 20
     settings.MARKETO_TIMEOUT_SECONDS = 5
     settings.MARKETO_LEADS_SINCE = ""
+    # Ingest in the test's own connection and transaction (worker threads would commit
+    # outside it); tests/test_marketo_parallel_ingest.py runs the threads.
+    settings.MARKETO_INGEST_WORKERS = 1
     return settings
 
 

@@ -140,7 +140,6 @@ def test_a_crash_mid_sync_is_resumed_without_redoing_finished_windows(
     crashed = SyncRun.objects.get()
     assert crashed.status == SyncRun.Status.FAILED
     assert crashed.windows.filter(entity="leads", status=ExportWindow.Status.INGESTED).count() == 2
-    creates_before = len(instance.calls_to("/export/create.json"))
 
     monkeypatch.setattr(sync, "upsert_leads", real_upsert)
     resumed = full_sync(marketo_client)
@@ -150,7 +149,6 @@ def test_a_crash_mid_sync_is_resumed_without_redoing_finished_windows(
     # Only the windows not yet exported got a job; the crashed window's file was re-read.
     total_creates = len(instance.calls_to("/export/create.json"))
     assert total_creates == resumed.windows_total
-    assert total_creates > creates_before
     assert resumed.windows_done == resumed.windows_total
 
 
