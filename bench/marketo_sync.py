@@ -138,7 +138,8 @@ def run(args, files_dir: str) -> dict:
     from marketo_sync import services, sync
     from marketo_sync.models import Company, ExportWindow, Lead
 
-    ingest_seconds = {"leads": 0.0, "activities": 0.0}
+    # Ingest workers overlap: an entity's ingest time is the union of its files' intervals.
+    intervals: dict[str, list[tuple[float, float]]] = {"leads": [], "activities": []}
     phase_seconds: dict[str, float] = {}
     real_ingest = sync._ingest_file
     real_phase = sync.Progress.phase
@@ -148,7 +149,7 @@ def run(args, files_dir: str) -> dict:
         try:
             return real_ingest(window, *rest, **kwargs)
         finally:
-            ingest_seconds[window.entity] += time.perf_counter() - began
+            intervals[window.entity].append((began, time.perf_counter()))
 
     phase_started = {"name": None, "at": time.perf_counter()}
 
@@ -166,7 +167,11 @@ def run(args, files_dir: str) -> dict:
     seconds = time.perf_counter() - began
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    ingest_seconds = {entity: union_length(spans) for entity, spans in intervals.items()}
+    # Building the lookup indexes after a first load is part of ingesting.
+    index_seconds = phase_seconds.get("Building indexes", 0.0)
     windows = list(ExportWindow.objects.filter(run=run))
+    total_rows = sum(w.records for w in windows)
     entities = {}
     for entity, table, count in (
         ("leads", "bench_raw_leads", Lead.objects.count()),
@@ -179,12 +184,14 @@ def run(args, files_dir: str) -> dict:
         ]
         rows = sum(w.records for w in windows if w.entity == entity)
         reference = raw_copy(files, table)
-        ingest_rate = rows / ingest_seconds[entity] if ingest_seconds[entity] else 0
+        # The index build is shared: charge each entity its share by rows.
+        entity_seconds = ingest_seconds[entity] + index_seconds * rows / max(total_rows, 1)
+        ingest_rate = rows / entity_seconds if entity_seconds else 0
         entities[entity] = {
             "rows_exported": rows,
             "rows_stored": count if count is not None else table_count("marketo_sync_activity"),
             "bytes": sum(w.file_size for w in windows if w.entity == entity),
-            "ingest_seconds": round(ingest_seconds[entity], 2),
+            "ingest_seconds": round(entity_seconds, 2),
             "ingest_rows_per_second": round(ingest_rate),
             "raw_copy_seconds": round(reference["seconds"], 2),
             "raw_copy_rows_per_second": round(reference["rows_per_second"]),
@@ -204,6 +211,7 @@ def run(args, files_dir: str) -> dict:
         "error": run.error_message,
         "seconds": round(seconds, 1),
         "phases": {k: round(v, 1) for k, v in phase_seconds.items()},
+        "ingest_wall_seconds": round(union_length(intervals["leads"] + intervals["activities"]), 1),
         "entities": entities,
         "peak_memory_mb": round(peak_mb),
         "bytes_downloaded": run.bytes_downloaded,
@@ -216,6 +224,16 @@ def run(args, files_dir: str) -> dict:
         },
         "cpus": os.cpu_count(),
     }
+
+
+def union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop <= end:
+            continue
+        total += stop - max(start, end)
+        end = stop
+    return total
 
 
 def raw_copy(files: list[Path], table: str) -> dict:

@@ -5,9 +5,11 @@ the product runs on embedded defaults: SQLite under var/, Celery tasks executed 
 web process, a local-memory cache, and emails written to files under var/emails/.
 """
 
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from dynchat.env import env_bool, env_int, env_list, env_str, env_url
 
@@ -205,6 +207,13 @@ MARKETO_ACTIVITY_DAYS = env_int("MARKETO_ACTIVITY_DAYS", 90, minimum=1)
 MARKETO_INCREMENTAL_MINUTES = env_int("MARKETO_INCREMENTAL_MINUTES", 5, minimum=1)
 # The full sync finds the first lead's creation date itself; set a date (YYYY-MM-DD) to skip that.
 MARKETO_LEADS_SINCE = env_str("MARKETO_LEADS_SINCE")
+if MARKETO_LEADS_SINCE:
+    try:
+        date.fromisoformat(MARKETO_LEADS_SINCE)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"MARKETO_LEADS_SINCE must be a date (YYYY-MM-DD), got {MARKETO_LEADS_SINCE!r}"
+        ) from None
 
 CELERY_BEAT_SCHEDULE = {
     # Does nothing until Marketo is configured and a full sync has finished.

@@ -275,7 +275,7 @@ class MarketoClient:
         remaining = deadline - self.clock()
         if remaining <= 0:
             raise MarketoError(
-                "unavailable",
+                "network" if problem.code == "network" else "unavailable",
                 f"Marketo kept answering {problem.code} ({problem.message}) for "
                 f"{self.config.max_retry_seconds:.0f} s.",
             )

@@ -10,6 +10,7 @@ Export files are streamed straight into COPY: PostgreSQL's CSV parser handles qu
 newlines and Marketo's literal `null`; we only drop NUL bytes, which PostgreSQL cannot store.
 """
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -127,10 +128,10 @@ def rest_value(value) -> str | None:
     if value is False:
         return "false"
     if isinstance(value, dict | list):
-        import json
-
         return json.dumps(value, ensure_ascii=False).replace("\\u0000", "")
-    return str(value).replace("\x00", "")
+    text = str(value).replace("\x00", "")
+    # An export cannot tell the string "null" from no value; neither can we, then.
+    return None if text == "null" else text
 
 
 def _text(col: str) -> sql.Composable:
@@ -190,12 +191,43 @@ def _require(staging: Staging, fields: Sequence[str]) -> None:
         raise IngestError(f"The export lacks the column(s) {', '.join(missing)}.")
 
 
-def upsert_leads(staging: Staging, *, picked: Sequence[str], types: dict) -> int:
-    """Insert or update leads from the staging table; returns rows written."""
+def upsert_leads(
+    staging: Staging, *, picked: Sequence[str], types: dict, first_load: bool = False
+) -> int:
+    """Insert or update leads from the staging table; returns rows written.
+
+    `first_load`: the table cannot hold these leads yet, so they are plainly inserted (no
+    de-duplication, no conflict handling); a duplicate raises IntegrityError, and the caller
+    falls back to the upsert."""
     _require(staging, ["id"])
     table = sql.Identifier(Lead._meta.db_table)
-    statement = sql.SQL(
-        """
+    template = FIRST_LOAD_LEADS if first_load else UPSERT_LEADS
+    statement = sql.SQL(template).format(
+        table=table,
+        stage=sql.Identifier(staging.table),
+        id=_column(staging, "id", "bigint"),
+        email=_column(staging, "email", "text"),
+        company=_column(staging, "externalCompanyId", "text"),
+        cookies=_column(staging, "cookies", "text"),
+        created=_column(staging, "createdAt", "timestamp"),
+        updated=_column(staging, "updatedAt", "timestamp"),
+        attributes=_attributes(staging, [f for f in picked if f not in LEAD_COLUMNS], types),
+    )
+    staging.cursor.execute(statement)
+    return staging.cursor.rowcount
+
+
+FIRST_LOAD_LEADS = """
+    INSERT INTO {table}
+        (id, email, external_company_id, cookies, created_at, updated_at, attributes)
+    SELECT * FROM (
+        SELECT {id} AS id, {email}, {company}, {cookies}, {created}, {updated}, {attributes}
+        FROM {stage}
+    ) AS s
+    WHERE id IS NOT NULL
+"""
+
+UPSERT_LEADS = """
         INSERT INTO {table} AS t
             (id, email, external_company_id, cookies, created_at, updated_at, attributes)
         SELECT DISTINCT ON (id) * FROM (
@@ -212,20 +244,7 @@ def upsert_leads(staging: Staging, *, picked: Sequence[str], types: dict) -> int
         -- An older copy of a lead (a resumed export) never overwrites a newer one.
         WHERE t.updated_at IS NULL OR EXCLUDED.updated_at IS NULL
             OR EXCLUDED.updated_at >= t.updated_at
-        """
-    ).format(
-        table=table,
-        stage=sql.Identifier(staging.table),
-        id=_column(staging, "id", "bigint"),
-        email=_column(staging, "email", "text"),
-        company=_column(staging, "externalCompanyId", "text"),
-        cookies=_column(staging, "cookies", "text"),
-        created=_column(staging, "createdAt", "timestamp"),
-        updated=_column(staging, "updatedAt", "timestamp"),
-        attributes=_attributes(staging, [f for f in picked if f not in LEAD_COLUMNS], types),
-    )
-    staging.cursor.execute(statement)
-    return staging.cursor.rowcount
+"""
 
 
 def upsert_companies(
@@ -293,8 +312,41 @@ def insert_activities(staging: Staging) -> int:
         type=sql.SQL("{}::integer").format(_text(staging.col("activityTypeId"))),
         campaign=_column(staging, "campaignId", "bigint"),
         pav_id=_column(staging, "primaryAttributeValueId", "bigint"),
-        pav=_column(staging, "primaryAttributeValue", "text"),
+        pav=sql.SQL("{}").format(_text(staging.col("primaryAttributeValue")))
+        if staging.col("primaryAttributeValue")
+        else sql.SQL("NULL"),
         attributes=attributes_sql,
     )
     staging.cursor.execute(statement)
     return staging.cursor.rowcount
+
+
+ACTIVITY_COLUMNS = {
+    "marketoGUID": "marketo_guid",
+    "leadId": "lead_id",
+    "activityDate": "activity_date",
+    "activityTypeId": "activity_type_id",
+    "campaignId": "campaign_id",
+    "primaryAttributeValueId": "primary_attribute_value_id",
+    "primaryAttributeValue": "primary_attribute_value",
+    "attributes": "attributes",
+}
+
+
+def copy_activities(cursor, header: Sequence[str], body: Iterable[bytes]) -> int:
+    """COPY an activity export straight into the activity table (a first load: no row can
+    exist yet, and PostgreSQL converts every column itself). Raises psycopg's IntegrityError
+    or DataError when a row does not fit; the caller then takes the staging way."""
+    unknown = [name for name in header if name not in ACTIVITY_COLUMNS]
+    if unknown or "attributes" not in header:
+        raise IngestError(f"Unexpected activity columns: {', '.join(unknown) or header}")
+    raw = getattr(cursor, "cursor", cursor)
+    columns = ", ".join(ACTIVITY_COLUMNS[name] for name in header)
+    statement = (
+        f"COPY {Activity._meta.db_table} ({columns}) FROM STDIN "
+        f"WITH (FORMAT csv, NULL 'null', FORCE_NULL ({columns}))"
+    )
+    with raw.copy(statement) as copy:
+        for chunk in body:
+            copy.write(chunk.replace(b"\x00", b"") if b"\x00" in chunk else chunk)
+    return raw.rowcount

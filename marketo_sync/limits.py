@@ -138,7 +138,7 @@ class Limiter:
             raise QuotaExhausted("Marketo's daily bulk export quota", next_reset())
 
     def reset(self) -> None:
-        """Forget every counter (tests, and `marketo_sync` after a quota was raised)."""
+        """Forget every counter of this instance (tests and benchmarks)."""
         self._store.clear(self._prefix)
 
 

@@ -128,7 +128,8 @@ class Activity(models.Model):
     activity_type_id = models.IntegerField()
     campaign_id = models.BigIntegerField(null=True)
     primary_attribute_value_id = models.BigIntegerField(null=True)
-    primary_attribute_value = models.TextField(blank=True, default="")
+    # Null when Marketo writes none (its literal `null`), as a first load's COPY stores it.
+    primary_attribute_value = models.TextField(null=True, blank=True)  # noqa: DJ001
     # Keyed by the attribute's display name ("Webpage URL"), as Marketo's bulk export writes it.
     attributes = models.JSONField(default=dict)
 
@@ -168,6 +169,9 @@ class SyncRun(models.Model):
     resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     # Where the incremental sync starts reading changes once this full run has succeeded.
     changes_since = models.DateTimeField(null=True, blank=True)
+    # The database held no leads or activities when this full sync began: windows are written
+    # with plain inserts (no row can exist yet) and lookup indexes are built at the end.
+    first_load = models.BooleanField(default=False)
     counts = models.JSONField(default=dict)
     bytes_downloaded = models.BigIntegerField(default=0)
     windows_total = models.PositiveIntegerField(default=0)

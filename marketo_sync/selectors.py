@@ -1,14 +1,22 @@
 """Reads for the sync's status page and `marketo_sync status`."""
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Max, Min
 
+from marketo_sync import services
 from marketo_sync.models import Activity, ActivityType, Company, Lead, SyncCursor, SyncRun
 from marketo_sync.sync import live_key
 
 
 def current_run() -> SyncRun | None:
-    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING).first()
+    """The running sync, if a worker is really running it: a "running" row whose worker died
+    (the sync lock is free) is marked interrupted on the way."""
+    run = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).first()
+    if run is not None and connection.vendor == "postgresql" and services.lock_is_free():
+        services.mark_dead_runs_interrupted()
+        return None
+    return run
 
 
 def live_figures(run: SyncRun) -> dict:

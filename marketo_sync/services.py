@@ -5,6 +5,7 @@ PostgreSQL session advisory lock held by the running worker's connection: if the
 PostgreSQL frees it, and the next run marks the dead one "interrupted" and resumes its work.
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ def run_sync(
     """
     require_postgresql()
     with _sync_lock():
-        _mark_dead_runs_interrupted()
+        mark_dead_runs_interrupted()
         run = _new_run(kind=kind, started_by=started_by, fresh=fresh)
         own_client = client is None
         try:
@@ -98,7 +99,17 @@ class _sync_lock:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
-def _mark_dead_runs_interrupted() -> None:
+def lock_is_free() -> bool:
+    """Whether no sync holds the lock right now (checked by taking and releasing it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        (locked,) = cursor.fetchone()
+        if locked:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    return locked
+
+
+def mark_dead_runs_interrupted() -> None:
     """Runs still "running" while we hold the lock belong to a worker that died."""
     SyncRun.objects.filter(status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.INTERRUPTED,
@@ -119,6 +130,7 @@ def _new_run(*, kind: str, started_by: str, fresh: bool) -> SyncRun:
         ExportWindow.objects.filter(run=unfinished).update(run=run)
         run.resumed_from = unfinished
         run.changes_since = unfinished.changes_since
+        run.first_load = unfinished.first_load
         run.windows_total = unfinished.windows_total
         run.windows_done = unfinished.windows_done
         run.counts = dict(unfinished.counts)
@@ -211,7 +223,10 @@ def check_connection(client: MarketoClient | None = None) -> ConnectionCheck:
         return ConnectionCheck(False, "Marketo is not configured.", HINTS["not_configured"])
     own = client is None
     try:
-        client = client or MarketoClient(config)
+        # A person is waiting: a few seconds of retries, not the sync's quarter of an hour.
+        client = client or MarketoClient(
+            dataclasses.replace(config, timeout=10, max_retry_seconds=10)
+        )
         lead_fields = sync.describe_lead_fields(client)
         company_fields = sync.describe_company_fields(client)
         client.get("/rest/v1/activities/types.json")

@@ -10,9 +10,11 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -21,17 +23,19 @@ from django.utils import timezone
 
 from marketo_sync import bulk
 from marketo_sync.client import BATCH_SIZE, MarketoClient
-from marketo_sync.errors import BulkQueueFull, ExportFileMissing, MarketoError
+from marketo_sync.errors import BulkQueueFull, ExportFileMissing, MarketoError, QuotaError
 from marketo_sync.ingest import (
     ACTIVITY_FIELDS,
     IngestError,
     Staging,
+    copy_activities,
     insert_activities,
     rest_value,
     split_header,
     upsert_companies,
     upsert_leads,
 )
+from marketo_sync.limits import QuotaExhausted
 from marketo_sync.models import (
     Activity,
     ActivityType,
@@ -259,8 +263,10 @@ def run_full_sync(run: SyncRun, client: MarketoClient, *, sleep=time.sleep) -> N
         plan_windows(run, client, sync_settings, progress)
         if not Lead.objects.exists() and not Activity.objects.exists():
             # A first load: rows are cheaper to add without the lookup indexes, which are
-            # then built once from the sorted data (see bulk_load_indexes).
+            # then built once, from all the rows, by ensure_lookup_indexes().
             drop_lookup_indexes()
+            run.first_load = True
+            run.save(update_fields=["first_load"])
     run_windows(run, client, sync_settings, progress, sleep=sleep)
     progress.phase("Building indexes")
     ensure_lookup_indexes()
@@ -338,7 +344,11 @@ def run_windows(
     Windows never share rows (their dates do not overlap), so their transactions cannot clash.
     """
     progress.phase("Exporting leads and activities")
-    todo = list(run.windows.exclude(status=ExportWindow.Status.INGESTED))
+    # Leads first: targeting needs them more than activities.
+    todo = sorted(
+        run.windows.exclude(status=ExportWindow.Status.INGESTED),
+        key=lambda w: (w.entity != ExportWindow.Entity.LEADS, w.start_at),
+    )
     in_flight = [w for w in todo if w.status != ExportWindow.Status.PENDING]
     waiting = [w for w in todo if w.status == ExportWindow.Status.PENDING]
     poll_seconds = settings.MARKETO_BULK_POLL_SECONDS
@@ -347,7 +357,9 @@ def run_windows(
     ingesting: dict = {}  # future -> window
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketo-ingest") as pool:
         while in_flight or waiting or ingesting:
-            while waiting and len(in_flight) + len(ingesting) < settings.MARKETO_BULK_MAX_JOBS:
+            # Jobs in Marketo's queue are limited; jobs whose files we are ingesting are no
+            # longer Marketo's, so the next ones are already being prepared meanwhile.
+            while waiting and len(in_flight) < settings.MARKETO_BULK_MAX_JOBS:
                 if time.monotonic() < queue_full_until:
                     break
                 window = waiting[0]
@@ -371,7 +383,15 @@ def run_windows(
                     progressed = True
                 elif job is not None:
                     in_flight.remove(window)
-                    task = partial(ingest_window, window, job, client, sync_settings, progress)
+                    task = partial(
+                        ingest_window,
+                        window,
+                        job,
+                        client,
+                        sync_settings,
+                        progress,
+                        first_load=run.first_load,
+                    )
                     if workers > 1:
                         ingesting[pool.submit(_in_own_connection, task)] = window
                     else:
@@ -414,7 +434,15 @@ def _done_future(task) -> Future:
 def start_job(window: ExportWindow, client: MarketoClient, sync_settings: SyncSettings) -> None:
     now = timezone.now()
     if not window.export_id or bulk.job_is_stale(window.job_created_at, now):
-        client.limiter.check_export_quota()
+        try:
+            client.limiter.check_export_quota()
+        except QuotaExhausted as exc:
+            raise QuotaError(
+                "export_quota",
+                f"DynChat has exported {settings.MARKETO_EXPORT_DAILY_MB} MB from Marketo "
+                "today (MARKETO_EXPORT_DAILY_MB).",
+                resets_at=exc.resets_at,
+            ) from None
         leads = window.entity == ExportWindow.Entity.LEADS
         job = bulk.create_job(
             client,
@@ -449,7 +477,8 @@ def poll_job(window: ExportWindow, client: MarketoClient) -> dict | str | None:
     if status in bulk.GONE or not status:
         return restart_window(window, f"Marketo's export job {status or 'vanished'}: {job}")
     if status == "Created":
-        bulk.enqueue_job(client, window.entity, window.export_id)
+        with suppress(BulkQueueFull):
+            bulk.enqueue_job(client, window.entity, window.export_id)
         return None
     if status != bulk.DONE:
         return None
@@ -462,15 +491,18 @@ def poll_job(window: ExportWindow, client: MarketoClient) -> dict | str | None:
     return job
 
 
-def restart_window(window: ExportWindow, reason: str) -> str:
-    window.attempts += 1
-    if window.attempts >= MAX_WINDOW_ATTEMPTS:
-        raise MarketoError("job_failed", f"{window}: {reason}")
-    logger.warning("Re-creating the export of %s: %s", window, reason)
+def restart_window(window: ExportWindow, reason: str, *, code: str = "job_failed") -> str:
+    """Forget the window's job so a new one is created; after MAX_WINDOW_ATTEMPTS, stop the run
+    (a later run starts the window afresh)."""
+    giving_up = window.attempts + 1 >= MAX_WINDOW_ATTEMPTS
+    window.attempts = 0 if giving_up else window.attempts + 1
     window.status = ExportWindow.Status.PENDING
     window.export_id = ""
     window.file_size = 0
     window.save(update_fields=["attempts", "status", "export_id", "file_size"])
+    if giving_up:
+        raise MarketoError(code, f"{window}: {reason}")
+    logger.warning("Re-creating the export of %s: %s", window, reason)
     return "restart"
 
 
@@ -480,6 +512,8 @@ def ingest_window(
     client: MarketoClient,
     sync_settings: SyncSettings,
     progress: Progress,
+    *,
+    first_load: bool = False,
 ) -> int | str:
     """Download a completed job's file into the database, in one transaction with the window's
     "ingested" mark; returns the rows written. A bad checksum or a missing file is retried,
@@ -488,7 +522,13 @@ def ingest_window(
     for attempt in range(1, MAX_WINDOW_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                rows = _ingest_file(window, job, client, sync_settings, progress) if size else 0
+                rows = (
+                    _ingest_file(
+                        window, job, client, sync_settings, progress, first_load=first_load
+                    )
+                    if size
+                    else 0
+                )
                 window.status = ExportWindow.Status.INGESTED
                 window.ingested_at = timezone.now()
                 window.rows = rows
@@ -496,37 +536,60 @@ def ingest_window(
             return rows
         except bulk.ChecksumMismatch as exc:
             logger.warning("Export %s failed its checksum (%s); downloading again", window, exc)
-            reason = f"checksum mismatch: {exc}"
+            reason, code = f"checksum mismatch: {exc}", "checksum"
         except ExportFileMissing as exc:
             # Marketo can say Completed while the file still answers 404: ask again shortly.
-            reason = f"Completed, but the file was not found ({exc.message})"
+            reason, code = f"Completed, but the file was not found ({exc.message})", "job_failed"
         client.sleep(min(2**attempt, 30))
-    return restart_window(window, reason)
+    return restart_window(window, reason, code=code)
 
 
-def _ingest_file(window, job, client, sync_settings, progress) -> int:
-    chunks = bulk.download(
-        client,
-        window.entity,
-        window.export_id,
-        size=int(job["fileSize"]),
-        checksum=job.get("fileChecksum") or "",
-        on_bytes=progress.add_bytes,
-    )
-    header, body = split_header(chunks)
+def _ingest_file(window, job, client, sync_settings, progress, *, first_load=False) -> int:
+    """Stream one export file into the database (inside the caller's transaction)."""
+
+    def open_file():
+        return split_header(
+            bulk.download(
+                client,
+                window.entity,
+                window.export_id,
+                size=int(job["fileSize"]),
+                checksum=job.get("fileChecksum") or "",
+                on_bytes=progress.add_bytes,
+            )
+        )
+
+    activities = window.entity == ExportWindow.Entity.ACTIVITIES
     with connection.cursor() as cursor:
+        if first_load and activities:
+            try:
+                with transaction.atomic():
+                    header, body = open_file()
+                    return _check_count(window, job, copy_activities(cursor, header, body))
+            except (psycopg.IntegrityError, psycopg.DataError, IngestError) as exc:
+                # A row the direct COPY cannot take (say a NUL escape in its JSON): read the
+                # file again the careful way.
+                logger.info("Re-reading %s through staging: %s", window, exc)
+        header, body = open_file()
         staging = Staging(cursor, header)
-        copied = staging.copy_csv(body)
-        expected = job.get("numberOfRecords")
-        if expected is not None and copied != int(expected):
-            raise IngestError(
-                f"{window}: Marketo counted {expected} records, the file held {copied}."
-            )
-        if window.entity == ExportWindow.Entity.LEADS:
-            return upsert_leads(
-                staging, picked=sync_settings.lead_fields(), types=sync_settings.field_types
-            )
-        return insert_activities(staging)
+        _check_count(window, job, staging.copy_csv(body))
+        if activities:
+            return insert_activities(staging)
+        picked, types = sync_settings.lead_fields(), sync_settings.field_types
+        if first_load:
+            try:
+                with transaction.atomic():
+                    return upsert_leads(staging, picked=picked, types=types, first_load=True)
+            except psycopg.IntegrityError as exc:
+                logger.info("Upserting %s after all: %s", window, exc)
+        return upsert_leads(staging, picked=picked, types=types)
+
+
+def _check_count(window: ExportWindow, job: dict, copied: int) -> int:
+    expected = job.get("numberOfRecords")
+    if expected is not None and copied != int(expected):
+        raise IngestError(f"{window}: Marketo counted {expected} records, the file held {copied}.")
+    return copied
 
 
 def sync_missing_companies(

@@ -214,3 +214,30 @@ def test_a_quota_stop_is_resumed_after_the_reset(instance, marketo_client):
     assert resumed.resumed_from == stopped
     assert_succeeded(resumed)
     assert_matches_source(instance)
+
+
+def test_our_own_daily_export_cap_stops_the_run_cleanly(instance, marketo_client, settings):
+    marketo_client.limiter.record_export_bytes(marketo_client.limiter.limits.export_bytes_per_day)
+    run = full_sync(marketo_client)
+    assert run.status == SyncRun.Status.FAILED
+    assert run.error_code == "export_quota"
+    assert "MARKETO_EXPORT_DAILY_MB" in run.error_message
+    assert not instance.calls_to("/export/create.json")
+
+
+def test_a_window_that_keeps_failing_stops_the_run_and_starts_afresh_next_time(instance):
+    run = SyncRun.objects.create(kind="full", started_at="2026-11-20T10:00:00Z")
+    window = ExportWindow.objects.create(
+        run=run,
+        entity="leads",
+        start_at=run.started_at,
+        end_at=run.started_at,
+        status=ExportWindow.Status.QUEUED,
+        export_id="e-1",
+        attempts=2,
+    )
+    with pytest.raises(sync.MarketoError) as stopped:
+        sync.restart_window(window, "Failed: Internal error")
+    assert stopped.value.code == "job_failed"
+    window.refresh_from_db()
+    assert (window.status, window.export_id, window.attempts) == ("pending", "", 0)

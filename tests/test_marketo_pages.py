@@ -71,7 +71,20 @@ def test_the_status_page_shows_runs_counts_and_errors(admin_client, marketo, mar
     assert "Run incremental sync now" in page
 
 
-def test_a_running_sync_is_polled_with_its_progress(admin_client, settings):
+@pytest.fixture
+def sync_lock_held_elsewhere():
+    """A worker elsewhere holding the sync lock, as while it runs a sync."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "host", "port", "password")
+    with psycopg.connect(**{k: v for k, v in params.items() if k in keys}) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [services.LOCK_KEY])
+        yield
+
+
+def test_a_running_sync_is_polled_with_its_progress(admin_client, sync_lock_held_elsewhere):
     run = SyncRun.objects.create(
         kind="full",
         started_at="2026-11-20T10:00:00Z",
@@ -173,3 +186,12 @@ def test_the_settings_page_still_works_when_marketo_is_down(
     assert "could not be read" in page
     # The fields already picked are still offered, ticked, so saving loses none of them.
     assert re.search(r'value="firstName"[^>]*checked', page)
+
+
+def test_a_run_whose_worker_died_is_shown_as_interrupted(admin_client):
+    dead = SyncRun.objects.create(kind="full", started_at="2026-11-20T10:00:00Z")
+    html = admin_client.get(reverse("marketo_sync:status")).content.decode()
+    dead.refresh_from_db()
+    assert dead.status == SyncRun.Status.INTERRUPTED
+    assert "Interrupted" in html
+    assert "Start full sync" in html or "Resume full sync" in html

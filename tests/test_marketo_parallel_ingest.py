@@ -48,10 +48,10 @@ def test_a_failing_worker_ends_the_run_and_the_resume_restores_indexes(
     settings.MARKETO_INGEST_WORKERS = 2
     populate(marketo)
 
-    def crash(staging):
+    def crash(cursor, header, body):
         raise RuntimeError("disk full while writing activities")
 
-    monkeypatch.setattr(sync, "insert_activities", crash)
+    monkeypatch.setattr(sync, "copy_activities", crash)
     with pytest.raises(RuntimeError):
         services.run_sync(kind=SyncRun.Kind.FULL, client=marketo_client)
     assert "lead_email_lower" not in index_names(Lead)  # still a first load in progress
@@ -60,3 +60,16 @@ def test_a_failing_worker_ends_the_run_and_the_resume_restores_indexes(
     assert run.status == SyncRun.Status.SUCCEEDED, run.error_message
     assert_matches_source(marketo)
     assert "lead_email_lower" in index_names(Lead)
+
+
+def test_a_first_load_row_the_direct_copy_refuses_goes_the_careful_way(
+    marketo, marketo_client, settings
+):
+    settings.MARKETO_INGEST_WORKERS = 2
+    populate(marketo, leads=8)
+    # A NUL escape inside the attributes JSON: PostgreSQL's jsonb refuses it, so the direct
+    # COPY of a first load fails and the window is read again through the staging table.
+    marketo.add_activity(lead_id=1, activity_type_id=1, attributes={"Referrer URL": "a\x00b"})
+    run = services.run_sync(kind=SyncRun.Kind.FULL, client=marketo_client)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error_message
+    assert Activity.objects.filter(attributes__contains={"Referrer URL": "ab"}).exists()

@@ -33,7 +33,10 @@ class Command(BaseCommand):
         if action == "status":
             return self.show_status(as_json=json)
         if not services.marketo_configured():
-            raise CommandError("Marketo is not configured: set MARKETO_BASE_URL, ...")
+            raise CommandError(
+                "Marketo is not configured: set MARKETO_BASE_URL, MARKETO_CLIENT_ID and "
+                "MARKETO_CLIENT_SECRET."
+            )
         if queue:
             task = tasks.full_sync if action == "full" else tasks.incremental_sync
             kwargs = {"started_by": "command"}
