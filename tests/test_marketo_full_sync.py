@@ -226,7 +226,9 @@ def test_our_own_daily_export_cap_stops_the_run_cleanly(instance, marketo_client
 
 
 def test_a_window_that_keeps_failing_stops_the_run_and_starts_afresh_next_time(instance):
-    run = SyncRun.objects.create(kind="full", started_at="2026-11-20T10:00:00Z")
+    from django.utils import timezone
+
+    run = SyncRun.objects.create(kind="full", started_at=timezone.now())
     window = ExportWindow.objects.create(
         run=run,
         entity="leads",
