@@ -42,9 +42,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: the benchmarks under bench/, against gunicorn on PostgreSQL (installs wrk if missing)
+## bench: the benchmarks under bench/ on PostgreSQL: the widget API (gunicorn + wrk), then the
+## Marketo full sync of a 1M-lead instance against the fake Marketo
 bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/widget_api.py $(BENCH_ARGS)
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/marketo_sync.py
 
 clean:
 	rm -rf $(VENV) var/staticfiles
