@@ -282,8 +282,11 @@ def upsert_companies(
     return staging.cursor.rowcount
 
 
-def insert_activities(staging: Staging) -> int:
-    """Insert activities not yet stored (they never change); returns rows inserted."""
+def insert_activities(staging: Staging, *, first_load: bool = False) -> int:
+    """Insert activities not yet stored (they never change); returns rows inserted.
+
+    `first_load`: the table has no primary key yet (see sync.drop_lookup_indexes), and no
+    row of this window can be there: plain inserts."""
     _require(staging, ["marketoGUID", "leadId", "activityDate", "activityTypeId"])
     attributes = staging.col("attributes")
     attributes_sql = (
@@ -300,7 +303,7 @@ def insert_activities(staging: Staging) -> int:
         SELECT {guid}, {lead}, {date}, {type}, {campaign}, {pav_id}, {pav}, {attributes}
         FROM {stage}
         WHERE {guid_col} IS NOT NULL AND {lead} IS NOT NULL
-        ON CONFLICT (marketo_guid) DO NOTHING
+        {conflict}
         """
     ).format(
         table=sql.Identifier(Activity._meta.db_table),
@@ -316,6 +319,7 @@ def insert_activities(staging: Staging) -> int:
         if staging.col("primaryAttributeValue")
         else sql.SQL("NULL"),
         attributes=attributes_sql,
+        conflict=sql.SQL("" if first_load else "ON CONFLICT (marketo_guid) DO NOTHING"),
     )
     staging.cursor.execute(statement)
     return staging.cursor.rowcount

@@ -17,7 +17,7 @@ from functools import partial
 import psycopg
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -262,11 +262,14 @@ def run_full_sync(run: SyncRun, client: MarketoClient, *, sleep=time.sleep) -> N
     if not run.windows.exists():
         plan_windows(run, client, sync_settings, progress)
         if not Lead.objects.exists() and not Activity.objects.exists():
-            # A first load: rows are cheaper to add without the lookup indexes, which are
-            # then built once, from all the rows, by ensure_lookup_indexes().
+            # A first load, as pg_restore does it: rows go in without keys or indexes, which
+            # are built once, from all the rows, by ensure_lookup_indexes().
             drop_lookup_indexes()
             run.first_load = True
             run.save(update_fields=["first_load"])
+    if not run.first_load:
+        # Upserts need the primary keys (an earlier first load may have stopped without them).
+        ensure_lookup_indexes()
     run_windows(run, client, sync_settings, progress, sleep=sleep)
     progress.phase("Building indexes")
     ensure_lookup_indexes()
@@ -574,7 +577,7 @@ def _ingest_file(window, job, client, sync_settings, progress, *, first_load=Fal
         staging = Staging(cursor, header)
         _check_count(window, job, staging.copy_csv(body))
         if activities:
-            return insert_activities(staging)
+            return insert_activities(staging, first_load=first_load)
         picked, types = sync_settings.lead_fields(), sync_settings.field_types
         if first_load:
             try:
@@ -619,31 +622,66 @@ def _root(run: SyncRun) -> SyncRun:
 
 
 def drop_lookup_indexes() -> None:
-    """Drop the secondary indexes of leads and activities (primary keys stay: upserts need
-    them) before a first load; ensure_lookup_indexes() builds them back."""
-    with connection.schema_editor() as editor:
+    """Before a first load: drop the primary keys and indexes of leads and activities, so rows
+    go in without them; ensure_lookup_indexes() builds them back."""
+    with transaction.atomic(), connection.schema_editor() as editor:
         for model in (Lead, Activity):
             existing = _index_names(model)
             for index in model._meta.indexes:
                 if index.name in existing:
                     editor.remove_index(model, index)
+            if _primary_key_name(model):
+                editor.execute(
+                    f"ALTER TABLE {model._meta.db_table} DROP CONSTRAINT {_pk_constraint(model)}"
+                )
 
 
 def ensure_lookup_indexes() -> None:
-    """Create any secondary index of leads and activities that is missing (after a first load,
-    or a first load that crashed and was resumed)."""
-    with connection.schema_editor() as editor:
-        for model in (Lead, Activity):
+    """Create whatever primary key or index of leads and activities is missing (after a first
+    load, or one that stopped and was resumed or started over)."""
+    for model in (Lead, Activity):
+        if not _primary_key_name(model):
+            _restore_primary_key(model)
+        with connection.schema_editor() as editor:
             existing = _index_names(model)
             for index in model._meta.indexes:
                 if index.name not in existing:
                     editor.add_index(model, index)
 
 
+def _restore_primary_key(model) -> None:
+    table, column = model._meta.db_table, model._meta.pk.column
+    add = f"ALTER TABLE {table} ADD CONSTRAINT {_pk_constraint(model)} PRIMARY KEY ({column})"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(add)
+        return
+    except IntegrityError:
+        logger.warning("Duplicate %s ids after a first load; keeping one of each", table)
+    # Keep one row per key: a lead's latest copy; any copy of an activity (they never change).
+    order = "updated_at DESC NULLS LAST, ctid" if model is Lead else "ctid"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() "  # noqa: S608 - fixed names
+            f"OVER (PARTITION BY {column} ORDER BY {order}) AS n FROM {table}) AS d WHERE n > 1)"
+        )
+        cursor.execute(add)
+
+
+def _pk_constraint(model) -> str:
+    return f"{model._meta.db_table}_pkey"
+
+
+def _primary_key_name(model) -> str | None:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    return next((name for name, info in constraints.items() if info["primary_key"]), None)
+
+
 def _index_names(model) -> set[str]:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
-    return {name for name, info in constraints.items() if info["index"]}
+    return {name for name, info in constraints.items() if info["index"] and not info["primary_key"]}
 
 
 # --- incremental sync --------------------------------------------------------------------------

@@ -73,3 +73,28 @@ def test_a_first_load_row_the_direct_copy_refuses_goes_the_careful_way(
     run = services.run_sync(kind=SyncRun.Kind.FULL, client=marketo_client)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error_message
     assert Activity.objects.filter(attributes__contains={"Referrer URL": "ab"}).exists()
+
+
+def test_keys_restored_after_a_first_load_keep_the_latest_copy_of_a_duplicate():
+    from datetime import UTC, datetime
+
+    sync.drop_lookup_indexes()
+    older = datetime(2026, 1, 1, tzinfo=UTC)
+    newer = datetime(2026, 2, 1, tzinfo=UTC)
+    # Without a primary key, two copies of lead 7 can be stored (say, two windows' edges).
+    Lead.objects.bulk_create(
+        [
+            Lead(id=7, email="old@example.test", updated_at=older),
+            Lead(id=7, email="new@example.test", updated_at=newer),
+            Lead(id=8, email="only@example.test", updated_at=older),
+        ]
+    )
+    sync.ensure_lookup_indexes()
+    assert sorted(Lead.objects.values_list("id", "email")) == [
+        (7, "new@example.test"),
+        (8, "only@example.test"),
+    ]
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Lead._meta.db_table)
+    assert any(info["primary_key"] for info in constraints.values())
+    assert "lead_email_lower" in index_names(Lead)
