@@ -1414,6 +1414,7 @@ class FakeMarketo:
         self.dataset = dataset
         self._host, self._port = host, port
         self._lock = threading.RLock()
+        self._generate_lock = threading.Lock()
         self.store = MarketoStore(
             lead_fields=lead_fields or DEFAULT_LEAD_FIELDS,
             company_fields=company_fields or DEFAULT_COMPANY_FIELDS,
@@ -2567,7 +2568,9 @@ class FakeMarketo:
         spec = job["spec"]
         path = os.path.join(self.files_dir, f"{job['exportId']}.{spec['format'].lower()}")
         try:
-            with open(path, "wb") as raw:
+            # One file at a time: the synthetic row templates are built lazily and are not
+            # safe to build from two threads at once (an IndexError in a generated row).
+            with self._generate_lock, open(path, "wb") as raw:
                 out = _HashingWriter(raw)
                 count = self._write_export(job["entity"], spec, out)
             outcome = {
