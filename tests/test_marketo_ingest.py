@@ -157,3 +157,14 @@ def test_companies_take_their_name_and_typed_attributes():
     assert (company.name, company.external_company_id) == ("Acme", "EXT-9")
     assert company.attributes == {"company": "Acme", "numberOfEmployees": 250}
     assert company.synced_at == now
+
+
+def test_a_field_name_longer_than_a_postgresql_identifier_keeps_its_whole_name():
+    long_name = "customFieldWithAVeryLongApiNameThatMarketoAllowsButPostgresTruncates70"
+    assert len(long_name) > 63
+    fields = ["id", "updatedAt", long_name, "leadScore"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        staging = Staging(cursor, fields)
+        staging.copy_rows([["5", "2024-01-01T00:00:00Z", "kept", "12"]])
+        upsert_leads(staging, picked=fields, types={"leadScore": "integer"})
+    assert Lead.objects.get(id=5).attributes == {long_name: "kept", "leadScore": 12}
