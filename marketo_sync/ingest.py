@@ -200,7 +200,9 @@ def _row_value(col: str, data_type: str) -> sql.Composable:
 def _column(staging: Staging, field: str, kind: str) -> sql.Composable:
     col = staging.col(field)
     if col is None:
-        return sql.SQL("NULL") if kind in ("timestamp", "bigint") else sql.SQL("''")
+        if kind == "timestamp":
+            return sql.SQL("NULL::timestamptz")
+        return sql.SQL("NULL::bigint") if kind == "bigint" else sql.SQL("''")
     if kind == "timestamp":
         return sql.SQL("{}::timestamptz").format(_text(col))
     if kind == "bigint":
