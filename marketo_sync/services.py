@@ -186,13 +186,6 @@ def _log_failure(run: SyncRun, exc: MarketoError) -> None:
 # --- settings -------------------------------------------------------------------------------
 
 
-@dataclass
-class FieldChoice:
-    name: str
-    label: str
-    data_type: str
-
-
 def save_sync_settings(
     *, person_fields: list[str], company_fields: list[str], activity_type_ids: list[int]
 ) -> SyncSettings:

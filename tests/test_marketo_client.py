@@ -32,6 +32,20 @@ def client_for(fake, *, limits=None, redis_url=None, **config) -> MarketoClient:
     )
 
 
+def as_workers(clients, *, calls_each: int) -> None:
+    """Each client in its own thread, as separate workers, making `calls_each` calls."""
+
+    def work(client):
+        for _ in range(calls_each):
+            client.get("/rest/v1/activities/types.json")
+
+    threads = [threading.Thread(target=work, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_workers_share_one_access_token(marketo, marketo_client):
     other_worker = client_for(marketo)
     marketo_client.get("/rest/v1/activities/types.json")
@@ -125,17 +139,7 @@ def test_concurrent_workers_never_exceed_the_concurrency_limit(marketo):
     marketo.concurrency = 3
     marketo.stall("types.json", seconds=0.1, times=1000)
     limits = Limits(concurrency=3)
-    clients = [client_for(marketo, limits=limits) for _ in range(6)]
-    threads = [
-        threading.Thread(
-            target=lambda c=c: [c.get("/rest/v1/activities/types.json") for _ in range(3)]
-        )
-        for c in clients
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    as_workers([client_for(marketo, limits=limits) for _ in range(6)], calls_each=3)
     assert marketo.max_in_flight == 3
     assert not [c for c in marketo.calls if c["code"] == "615"]
 
@@ -143,17 +147,7 @@ def test_concurrent_workers_never_exceed_the_concurrency_limit(marketo):
 def test_workers_together_never_trip_the_rate_limit(marketo):
     marketo.rate_limit, marketo.rate_window = 5, 1.0
     limits = Limits(calls=5, window_seconds=1.0)
-    clients = [client_for(marketo, limits=limits) for _ in range(3)]
-    threads = [
-        threading.Thread(
-            target=lambda c=c: [c.get("/rest/v1/activities/types.json") for _ in range(4)]
-        )
-        for c in clients
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    as_workers([client_for(marketo, limits=limits) for _ in range(3)], calls_each=4)
     assert len(marketo.calls_to("types.json")) == 12
     assert not [c for c in marketo.calls if c["code"] == "606"]
 

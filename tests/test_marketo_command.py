@@ -62,3 +62,19 @@ def test_async_queues_the_task(marketo_settings, monkeypatch):
     monkeypatch.setattr(tasks.full_sync, "delay", lambda **kw: queued.append(kw) or Result())
     assert "Queued the full sync (task task-1)" in run_command("full", "--async")
     assert queued == [{"started_by": "command", "fresh": False}]
+
+
+def test_the_scheduled_incremental_sync_waits_for_configuration_and_a_full_sync(
+    marketo, marketo_settings, settings
+):
+    from marketo_sync import tasks
+
+    settings.MARKETO_BASE_URL = ""
+    assert tasks.incremental_sync() is None
+    settings.MARKETO_BASE_URL = marketo.base_url
+    assert tasks.incremental_sync() is None  # no full sync yet
+    assert not SyncRun.objects.exists()
+    populate(marketo, leads=3)
+    assert tasks.full_sync(started_by="test") is not None
+    run_id = tasks.incremental_sync()
+    assert SyncRun.objects.get(id=run_id).status == SyncRun.Status.SUCCEEDED

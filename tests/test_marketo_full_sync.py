@@ -102,6 +102,28 @@ def test_a_failed_export_job_is_created_again(instance, marketo_client):
     assert len(instance.calls_to("/export/create.json")) == run.windows_total + 1
 
 
+def test_a_download_that_fails_its_checksum_is_exported_again(
+    instance, marketo_client, monkeypatch
+):
+    real_status = sync.bulk.job_status
+    corrupted = []
+
+    def status_with_a_wrong_checksum_once(client, entity, export_id):
+        job = real_status(client, entity, export_id)
+        if job.get("status") == "Completed" and not corrupted:
+            corrupted.append(export_id)
+            job = {**job, "fileChecksum": "sha256:" + "0" * 64}
+        return job
+
+    monkeypatch.setattr(sync.bulk, "job_status", status_with_a_wrong_checksum_once)
+    run = full_sync(marketo_client)
+    assert_succeeded(run)
+    assert_matches_source(instance)
+    # Three downloads of the file that did not match, then a new job for that window.
+    assert len(instance.calls_to(f"{corrupted[0]}/file.json")) == 3
+    assert len(instance.calls_to("/export/create.json")) == run.windows_total + 1
+
+
 def test_bursts_of_server_errors_are_retried(instance, marketo_client):
     instance.http_error("", status=502, times=4)
     instance.http_error("status.json", status=503, times=3)
