@@ -5,4 +5,5 @@ from dialogues import views
 app_name = "dialogues"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("sites/<int:site_id>/dialogues/", views.dialogue_list, name="list"),
 ]
