@@ -139,6 +139,9 @@ def dialogue_list(site, *, status: str = "", query: str = "") -> list:
     dialogues = site.dialogues.select_related("current_version").order_by("-priority", "name")
     if status:
         dialogues = dialogues.filter(status=status)
+    else:
+        # Archived dialogues are out of the way unless asked for.
+        dialogues = dialogues.exclude(status=Dialogue.Status.ARCHIVED)
     if query:
         dialogues = dialogues.filter(name__icontains=query)
     dialogues = list(dialogues)

@@ -1,12 +1,15 @@
 """Every state change of sites and dialogues goes through here."""
 
+import copy
+
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from dialogues.flow.cards import parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dialogues.origins import origin_problem
+from dialogues.starters import STARTERS
 from dialogues.theme import Theme
 
 
@@ -38,6 +41,44 @@ def unpublish_dialogue(*, dialogue_id: int) -> Dialogue:
     """Stop showing the dialogue to new visitors; conversations already under way finish."""
     dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
     dialogue.status = Dialogue.Status.UNPUBLISHED
+    dialogue.save(update_fields=["status", "updated_at"])
+    return dialogue
+
+
+@transaction.atomic
+def create_dialogue(*, site: Site, name: str, starter: str = "blank") -> Dialogue:
+    """A new draft dialogue on `site`, its flow copied from a starter (dialogues/starters.py),
+    below the site's other dialogues in priority. Raises ValueError on an unknown starter."""
+    if starter not in STARTERS:
+        raise ValueError(f"Unknown starting point {starter!r}.")
+    lowest = site.dialogues.aggregate(lowest=Min("priority"))["lowest"]
+    return Dialogue.objects.create(
+        site=site,
+        name=name,
+        flow=copy.deepcopy(STARTERS[starter][1]),
+        priority=0 if lowest is None else lowest - 1,
+    )
+
+
+@transaction.atomic
+def duplicate_dialogue(*, dialogue_id: int) -> Dialogue:
+    """A draft copy of a dialogue's draft flow and trigger, named "Copy of ...", just below it."""
+    original = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    return Dialogue.objects.create(
+        site=original.site,
+        name=f"Copy of {original.name}"[:100],
+        flow=copy.deepcopy(original.flow),
+        trigger=copy.deepcopy(original.trigger),
+        priority=original.priority - 1,
+    )
+
+
+@transaction.atomic
+def archive_dialogue(*, dialogue_id: int) -> Dialogue:
+    """Take a dialogue out of use and out of the default list; conversations under way finish
+    on their version. Its versions and reports are kept."""
+    dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    dialogue.status = Dialogue.Status.ARCHIVED
     dialogue.save(update_fields=["status", "updated_at"])
     return dialogue
 

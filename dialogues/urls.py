@@ -6,4 +6,15 @@ app_name = "dialogues"
 urlpatterns = [
     path("", views.home, name="home"),
     path("sites/<int:site_id>/dialogues/", views.dialogue_list, name="list"),
+    path("sites/<int:site_id>/dialogues/new/", views.new_dialogue, name="new"),
+    path(
+        "sites/<int:site_id>/dialogues/<int:dialogue_id>/duplicate/",
+        views.duplicate_dialogue,
+        name="duplicate",
+    ),
+    path(
+        "sites/<int:site_id>/dialogues/<int:dialogue_id>/archive/",
+        views.archive_dialogue,
+        name="archive",
+    ),
 ]

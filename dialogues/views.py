@@ -1,11 +1,15 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from dialogues import selectors
+from dialogues import selectors, services
 from dialogues.access import site_for
+from dialogues.forms import NewDialogueForm
 from dialogues.models import Dialogue, Site
 
 
@@ -33,6 +37,10 @@ def dialogue_list(request, site_id):
     """A site's dialogues with status, priority, last publication and headline figures;
     filtered by status and searched by name. htmx requests get the table alone."""
     site = site_for(request.user, site_id)
+    return _render_list(request, site, NewDialogueForm())
+
+
+def _render_list(request, site, form):
     status = request.GET.get("status", "")
     if status not in Dialogue.Status.values:
         status = ""
@@ -44,7 +52,47 @@ def dialogue_list(request, site_id):
         "query": query,
         "statuses": Dialogue.Status.choices,
         "metrics_days": selectors.METRICS_DAYS,
+        "form": form,
     }
     if request.htmx:
         return render(request, "dialogues/_dialogue_table.html", context)
     return render(request, "dialogues/dialogue_list.html", context)
+
+
+@require_POST
+@login_required
+def new_dialogue(request, site_id):
+    """Create a draft from blank or from a starter; bad input re-shows the list with errors."""
+    site = site_for(request.user, site_id)
+    form = NewDialogueForm(request.POST)
+    if not form.is_valid():
+        return _render_list(request, site, form)
+    dialogue = services.create_dialogue(
+        site=site, name=form.cleaned_data["name"], starter=form.cleaned_data["starter"]
+    )
+    messages.success(request, f"Created the draft \u201c{dialogue.name}\u201d.")
+    return redirect(reverse("dialogues:list", args=[site.pk]))
+
+
+@require_POST
+@login_required
+def duplicate_dialogue(request, site_id, dialogue_id):
+    site = site_for(request.user, site_id)
+    original = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    copy = services.duplicate_dialogue(dialogue_id=original.pk)
+    messages.success(request, f"Created \u201c{copy.name}\u201d as a draft.")
+    return redirect(reverse("dialogues:list", args=[site.pk]))
+
+
+@require_POST
+@login_required
+def archive_dialogue(request, site_id, dialogue_id):
+    site = site_for(request.user, site_id)
+    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    services.archive_dialogue(dialogue_id=dialogue.pk)
+    messages.success(
+        request,
+        f"Archived \u201c{dialogue.name}\u201d: visitors no longer see it. "
+        "Find it under the Archived status.",
+    )
+    return redirect(reverse("dialogues:list", args=[site.pk]))
