@@ -74,6 +74,18 @@ def duplicate_dialogue(*, dialogue_id: int) -> Dialogue:
 
 
 @transaction.atomic
+def restore_version(*, dialogue_id: int, version_id: int) -> Dialogue:
+    """Make a published version's flow the dialogue's draft again (what is live is unchanged
+    until the draft is published). Raises DialogueVersion.DoesNotExist for another dialogue's
+    version."""
+    dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    version = dialogue.versions.get(pk=version_id)
+    dialogue.flow = copy.deepcopy(version.flow)
+    dialogue.save(update_fields=["flow", "updated_at"])
+    return dialogue
+
+
+@transaction.atomic
 def archive_dialogue(*, dialogue_id: int) -> Dialogue:
     """Take a dialogue out of use and out of the default list; conversations under way finish
     on their version. Its versions and reports are kept."""

@@ -9,8 +9,9 @@ from django.views.decorators.http import require_POST
 
 from dialogues import selectors, services
 from dialogues.access import site_for
+from dialogues.flow.cards import FlowInvalid
 from dialogues.forms import NewDialogueForm
-from dialogues.models import Dialogue, Site
+from dialogues.models import Dialogue, DialogueVersion, Site
 
 
 @login_required
@@ -96,3 +97,66 @@ def archive_dialogue(request, site_id, dialogue_id):
         "Find it under the Archived status.",
     )
     return redirect(reverse("dialogues:list", args=[site.pk]))
+
+
+@login_required
+def dialogue_detail(request, site_id, dialogue_id):
+    """One dialogue: its draft, publishing, and the history of published versions."""
+    site = site_for(request.user, site_id)
+    dialogue = get_object_or_404(
+        Dialogue.objects.select_related("current_version"), pk=dialogue_id, site=site
+    )
+    return _render_detail(request, site, dialogue)
+
+
+def _render_detail(request, site, dialogue, *, problems=None, status=200):
+    versions = dialogue.versions.select_related("published_by").order_by("-number")
+    return render(
+        request,
+        "dialogues/dialogue_detail.html",
+        {
+            "site": site,
+            "dialogue": dialogue,
+            "cards": (dialogue.flow or {}).get("cards", []),
+            "versions": versions,
+            "problems": problems,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@login_required
+def publish(request, site_id, dialogue_id):
+    site = site_for(request.user, site_id)
+    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    try:
+        version = services.publish_dialogue(dialogue_id=dialogue.pk, user=request.user)
+    except FlowInvalid as invalid:
+        # Nothing was published: show each problem with where it is.
+        return _render_detail(request, site, dialogue, problems=invalid.problems, status=400)
+    messages.success(request, f"Published version {version.number}: visitors see it now.")
+    return redirect(reverse("dialogues:detail", args=[site.pk, dialogue.pk]))
+
+
+@require_POST
+@login_required
+def unpublish(request, site_id, dialogue_id):
+    site = site_for(request.user, site_id)
+    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    services.unpublish_dialogue(dialogue_id=dialogue.pk)
+    messages.success(request, "Unpublished: new visitors no longer see it.")
+    return redirect(reverse("dialogues:detail", args=[site.pk, dialogue.pk]))
+
+
+@require_POST
+@login_required
+def restore(request, site_id, dialogue_id, version_id):
+    site = site_for(request.user, site_id)
+    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    version = get_object_or_404(DialogueVersion, pk=version_id, dialogue=dialogue)
+    services.restore_version(dialogue_id=dialogue.pk, version_id=version.pk)
+    messages.success(
+        request, f"Version {version.number} is the draft again. Publish it to make it live."
+    )
+    return redirect(reverse("dialogues:detail", args=[site.pk, dialogue.pk]))
