@@ -6,8 +6,9 @@ their own calendar and meetings (not dialogues). Anything else is a 404, so a gu
 tells nothing about what exists."""
 
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 
-from dialogues.models import Membership, Site
+from dialogues.models import Dialogue, Membership, Site
 
 MANAGE_DIALOGUES = frozenset({Membership.Role.ADMIN, Membership.Role.MARKETER})
 ADMIN_ONLY = frozenset({Membership.Role.ADMIN})
@@ -24,3 +25,10 @@ def site_for(user, site_id: int, *, roles: frozenset[str] = MANAGE_DIALOGUES) ->
     if site is None:
         raise Http404("No such site.")
     return site
+
+
+def dialogue_for(user, site_id: int, dialogue_id: int) -> tuple[Site, Dialogue]:
+    """The site and one of its dialogues, for a user who may manage its dialogues (else 404,
+    including for another site's dialogue id under this site's URL)."""
+    site = site_for(user, site_id)
+    return site, get_object_or_404(Dialogue, pk=dialogue_id, site=site)

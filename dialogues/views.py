@@ -1,17 +1,17 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dialogues import selectors, services
-from dialogues.access import site_for
+from dialogues.access import MANAGE_DIALOGUES, dialogue_for, site_for
 from dialogues.flow.cards import FlowInvalid
 from dialogues.forms import NewDialogueForm
-from dialogues.models import Dialogue, DialogueVersion, Site
+from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 
 
 @login_required
@@ -19,6 +19,12 @@ def home(request):
     """The sites the signed-in user belongs to, each with its dialogues."""
     sites = (
         Site.objects.filter(members=request.user)
+        .annotate(
+            # The user's role decides whether the site's dialogue pages are theirs to open.
+            my_role=Subquery(
+                Membership.objects.filter(site=OuterRef("pk"), user=request.user).values("role")[:1]
+            )
+        )
         .order_by("name")
         .prefetch_related(
             Prefetch(
@@ -30,7 +36,11 @@ def home(request):
         )
     )
     widget_src = f"{settings.SITE_ROOT}{static('widget/dynchat.js')}"
-    return render(request, "dialogues/home.html", {"sites": sites, "widget_src": widget_src})
+    return render(
+        request,
+        "dialogues/home.html",
+        {"sites": sites, "widget_src": widget_src, "manage_roles": MANAGE_DIALOGUES},
+    )
 
 
 @login_required
@@ -78,8 +88,7 @@ def new_dialogue(request, site_id):
 @require_POST
 @login_required
 def duplicate_dialogue(request, site_id, dialogue_id):
-    site = site_for(request.user, site_id)
-    original = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    site, original = dialogue_for(request.user, site_id, dialogue_id)
     copy = services.duplicate_dialogue(dialogue_id=original.pk)
     messages.success(request, f"Created \u201c{copy.name}\u201d as a draft.")
     return redirect(reverse("dialogues:list", args=[site.pk]))
@@ -88,8 +97,7 @@ def duplicate_dialogue(request, site_id, dialogue_id):
 @require_POST
 @login_required
 def archive_dialogue(request, site_id, dialogue_id):
-    site = site_for(request.user, site_id)
-    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     services.archive_dialogue(dialogue_id=dialogue.pk)
     messages.success(
         request,
@@ -128,8 +136,7 @@ def _render_detail(request, site, dialogue, *, problems=None, status=200):
 @require_POST
 @login_required
 def publish(request, site_id, dialogue_id):
-    site = site_for(request.user, site_id)
-    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     try:
         version = services.publish_dialogue(dialogue_id=dialogue.pk, user=request.user)
     except FlowInvalid as invalid:
@@ -142,8 +149,7 @@ def publish(request, site_id, dialogue_id):
 @require_POST
 @login_required
 def unpublish(request, site_id, dialogue_id):
-    site = site_for(request.user, site_id)
-    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     services.unpublish_dialogue(dialogue_id=dialogue.pk)
     messages.success(request, "Unpublished: new visitors no longer see it.")
     return redirect(reverse("dialogues:detail", args=[site.pk, dialogue.pk]))
@@ -152,8 +158,7 @@ def unpublish(request, site_id, dialogue_id):
 @require_POST
 @login_required
 def restore(request, site_id, dialogue_id, version_id):
-    site = site_for(request.user, site_id)
-    dialogue = get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+    site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     version = get_object_or_404(DialogueVersion, pk=version_id, dialogue=dialogue)
     services.restore_version(dialogue_id=dialogue.pk, version_id=version.pk)
     messages.success(

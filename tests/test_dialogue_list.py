@@ -38,6 +38,7 @@ def test_admins_and_marketing_users_see_their_sites_dialogues(client, acme, dial
     services.add_member(site=acme, user=user, role=role)
     page = signed_in(client, user).get(url(acme)).content.decode()
     assert "Acme: dialogues" in page
+    assert url(acme) in client.get("/").content.decode()
     # Highest priority first; archived dialogues only under their status.
     assert page.index("Pricing questions") < page.index("Book a demo")
     assert "Old offer" not in page
@@ -47,7 +48,10 @@ def test_admins_and_marketing_users_see_their_sites_dialogues(client, acme, dial
 def test_sales_agents_do_not_see_dialogues(client, acme, dialogues):
     agent = _user("sam")
     services.add_member(site=acme, user=agent, role=Membership.Role.AGENT)
-    assert signed_in(client, agent).get(url(acme)).status_code == 404
+    client = signed_in(client, agent)
+    assert client.get(url(acme)).status_code == 404
+    # Nor are they offered the link to them.
+    assert url(acme) not in client.get("/").content.decode()
 
 
 def test_another_sites_marketer_and_outsiders_get_nothing(
