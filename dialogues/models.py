@@ -19,6 +19,14 @@ class Site(models.Model):
     allowed_origins = models.JSONField(default=list, blank=True)
     chat_enabled = models.BooleanField(default=True)
     theme = models.JSONField(default=dict, blank=True)
+    # Shown as a link in the widget's footer when set.
+    privacy_url = models.URLField(max_length=500, blank=True)
+    # Email domains the email capture card refuses ("gmail.com"), lower case, without "@".
+    blocked_email_domains = models.JSONField(default=list, blank=True)
+    # The bot's avatar, kept in the database (a few kilobytes, validated on upload) so that every
+    # web process can serve it without shared media storage.
+    avatar = models.BinaryField(null=True, blank=True, editable=True)
+    avatar_content_type = models.CharField(max_length=20, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="sites"
     )
@@ -66,6 +74,8 @@ class Dialogue(models.Model):
     # The draft flow being edited; visitors only ever run a published DialogueVersion.
     flow = models.JSONField(default=dict)
     trigger = models.JSONField(default=default_trigger)
+    # Who sees the dialogue, where and when: dialogues.targeting.Targeting as JSON.
+    targeting = models.JSONField(default=dict, blank=True)
     current_version = models.ForeignKey(
         "DialogueVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
