@@ -2,14 +2,16 @@
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import TypeVar
 
 from django.conf import settings
+from django.utils import timezone
 
 from dialogues.flow.cards import Flow, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Site
+from dialogues.targeting import ANONYMOUS, EVERYWHERE, Rules, VisitorFacts, compile_targeting
 
 _flows: dict[int, Flow] = {}
 _flows_lock = Lock()
@@ -92,19 +94,40 @@ class DialogueOffer:
     name: str
     version: int
     trigger: dict
+    rules: Rules = field(default=EVERYWHERE, compare=False, repr=False)
 
 
-def dialogue_to_offer(*, site: Site, excluded_dialogue_ids: set[int]) -> DialogueOffer | None:
-    """The highest-priority published dialogue of the site not in excluded_dialogue_ids.
+def dialogue_to_offer(
+    *,
+    site: Site,
+    excluded_dialogue_ids: set[int],
+    page_url: str = "",
+    visitor_facts: Callable[[], VisitorFacts] = lambda: ANONYMOUS,
+) -> DialogueOffer | None:
+    """The highest-priority published dialogue of the site that targets this page, this visitor
+    and this moment, leaving out excluded_dialogue_ids (the ones the visitor completed).
 
-    At most one query, whatever the number of dialogues (the partial index
-    published_by_priority), and none while the site's offers are in the short cache.
+    At most one query for the dialogues, whatever their number (the partial index
+    published_by_priority), and none while the site's offers are in the short cache; their
+    targeting is compiled once with them. `visitor_facts` is called at most once, and only when
+    a dialogue that passed the page and schedule rules has audience conditions.
     """
     if not site.chat_enabled:
         return None
+    now = timezone.now()
+    facts = None
     for offer in _offers.get(site.pk, lambda: _published_offers(site)):
-        if offer.dialogue_id not in excluded_dialogue_ids:
-            return offer
+        rules = offer.rules
+        if offer.dialogue_id in excluded_dialogue_ids or not rules.in_schedule(now):
+            continue
+        if page_url and not rules.admits_page(page_url):
+            continue
+        if rules.needs_facts:
+            if facts is None:
+                facts = visitor_facts()
+            if not rules.admits_visitor(facts):
+                continue
+        return offer
     return None
 
 
@@ -114,9 +137,12 @@ def _published_offers(site: Site) -> tuple[DialogueOffer, ...]:
             site=site, status=Dialogue.Status.PUBLISHED, current_version__isnull=False
         )
         .order_by("-priority", "id")
-        .values_list("id", "name", "trigger", "current_version__number")
+        .values_list("id", "name", "trigger", "targeting", "current_version__number")
     )
-    return tuple(DialogueOffer(pk, name, number, trigger) for pk, name, trigger, number in rows)
+    return tuple(
+        DialogueOffer(pk, name, number, trigger, compile_targeting(targeting))
+        for pk, name, trigger, targeting, number in rows
+    )
 
 
 def sites_for_user(user) -> list[Site]:

@@ -2,7 +2,8 @@
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
+from django.db.models.functions import Lower
 
 from marketo_sync import services
 from marketo_sync.models import Activity, ActivityType, Company, Lead, SyncCursor, SyncRun
@@ -51,3 +52,34 @@ def stored_counts() -> dict:
 
 def cursors() -> dict[str, str]:
     return dict(SyncCursor.objects.values_list("name", "token"))
+
+
+def person_and_company(email: str) -> tuple[dict, dict]:
+    """The synced lead with this email and its company, as the attributes targeting and
+    branching read (`lead.<field>`, `company.<field>`); empty dicts when nobody matches.
+
+    Two indexed reads (lead_email_lower, company_external_id). Marketo allows several leads with
+    one email; the most recently updated wins, as Marketo's own lookups by email do.
+    """
+    if not email:
+        return {}, {}
+    lead = (
+        Lead.objects.alias(email_lower=Lower("email"))
+        .filter(email_lower=email.lower())
+        .order_by(F("updated_at").desc(nulls_last=True), "-id")
+        .values("email", "external_company_id", "attributes")
+        .first()
+    )
+    if lead is None:
+        return {}, {}
+    person = {**lead["attributes"], "email": lead["email"]}
+    company = {}
+    if lead["external_company_id"]:
+        row = (
+            Company.objects.filter(external_company_id=lead["external_company_id"])
+            .values("name", "attributes")
+            .first()
+        )
+        if row is not None:
+            company = {**row["attributes"], "company": row["name"]}
+    return person, company

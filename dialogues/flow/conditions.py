@@ -20,15 +20,23 @@ def _number(text: str) -> float | None:
 
 def condition_holds(condition: Condition, *, lead: dict, company: dict, answers: dict) -> bool:
     actual = _subject_value(condition.subject, lead=lead, company=company, answers=answers)
+    return compare(condition.operator, actual, condition.value)
+
+
+def compare(operator: str, actual: object, expected: str | list[str]) -> bool:
+    """Whether `actual` (any stored value; None is empty) stands in `operator` to `expected`.
+
+    Shared by branch rules and dialogue targeting, so both read conditions the same way."""
+    actual = "" if actual is None else str(actual).strip()
     folded = actual.casefold()
-    op = condition.operator
+    op = operator
     if op == "is_empty":
         return actual == ""
     if op == "is_not_empty":
         return actual != ""
     if op == "in_list":
-        return folded in {item.strip().casefold() for item in condition.value}
-    expected = str(condition.value).strip().casefold()
+        return folded in {item.strip().casefold() for item in expected}
+    expected = str(expected).strip().casefold()
     if op == "equals":
         return folded == expected
     if op == "not_equals":
