@@ -6,21 +6,26 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from dialogues.flow.cards import parse_flow
+from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dialogues.origins import origin_problem
 from dialogues.starters import STARTERS
 from dialogues.theme import Theme
+from dialogues.validation import draft_problems
 
 
 @transaction.atomic
 def publish_dialogue(*, dialogue_id: int, user=None) -> DialogueVersion:
     """Freeze the dialogue's draft flow into the next numbered version and make it live.
 
-    Raises FlowInvalid (nothing changes) when the draft does not validate. The dialogue row is
-    locked so two publishers cannot both take the same version number.
+    Raises FlowInvalid (nothing changes) when the draft is not ready: every problem of
+    dialogues/flow/checks.py, each with its card. The dialogue row is locked so two publishers
+    cannot both take the same version number.
     """
     dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    problems = draft_problems(dialogue.flow)
+    if problems:
+        raise FlowInvalid(problems)
     flow = parse_flow(dialogue.flow)
     last = dialogue.versions.aggregate(last=Max("number"))["last"] or 0
     version = DialogueVersion.objects.create(

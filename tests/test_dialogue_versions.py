@@ -1,6 +1,8 @@
 """Publishing from the marketer's pages: validation before publish, versions, restore,
 unpublish, and nobody else's dialogues."""
 
+import copy
+
 import pytest
 from conftest import PASSWORD, _user, make_published_dialogue
 
@@ -48,7 +50,7 @@ def test_an_invalid_draft_is_not_published_and_each_problem_is_shown(maya_client
     html = response.content.decode()
     assert "Not published: fix these first" in html
     # The problem is named next to the card at fault.
-    assert "Card <code>a</code>: String should have at least 1 character" in html
+    assert "Card <code>a</code>: the message has no text: write what it says" in html
     assert DialogueVersion.objects.filter(dialogue=demo).count() == 1
     demo.refresh_from_db()
     assert demo.current_version.number == 1
@@ -56,7 +58,8 @@ def test_an_invalid_draft_is_not_published_and_each_problem_is_shown(maya_client
 
 def test_restoring_a_version_makes_it_the_draft_without_changing_what_is_live(maya_client, demo):
     first = demo.current_version
-    demo.flow = {**demo.flow, "start": demo.flow["cards"][-1]["id"]}
+    demo.flow = copy.deepcopy(demo.flow)
+    demo.flow["cards"][0]["text"] = "Hello again"
     demo.save()
     services.publish_dialogue(dialogue_id=demo.pk)
     maya_client.post(f"{page(demo)}versions/{first.pk}/restore/")

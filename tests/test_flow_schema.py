@@ -330,16 +330,17 @@ def test_it_refuses_a_flow_that_is_not_an_object():
     assert problem.location == "flow"
 
 
-def test_it_refuses_duplicate_card_ids():
+def test_it_refuses_duplicate_card_ids_naming_the_second_card():
     problem = only_problem(flow_of(message("twice"), message("twice", text="Again")))
 
-    assert problem.location == "flow"
-    assert problem.message == "card ids must be unique: twice"
+    assert (problem.location, problem.card_id) == ("cards.1.id", "twice")
+    assert problem.message == "card ids must be unique: another card is also called 'twice'"
 
 
 def test_it_refuses_a_start_naming_an_unknown_card():
     problem = only_problem(flow_of(message(), start="nowhere"))
 
+    assert (problem.location, problem.card_id) == ("start", None)
     assert problem.message == "start names unknown card 'nowhere'"
 
 
@@ -376,7 +377,21 @@ def test_it_refuses_a_start_naming_an_unknown_card():
 def test_it_refuses_a_link_to_an_unknown_card(card):
     problem = only_problem(flow_of(card))
 
+    assert problem.card_id == card["id"]
+    assert problem.location.startswith("cards.0.") and problem.location.endswith("next")
     assert problem.message == f"card {card['id']!r} leads to unknown card 'nowhere'"
+
+
+def test_it_reports_every_broken_link_at_once_each_on_its_card():
+    problems = problems_of(
+        flow_of(message("a", next="gone"), message("b", next="lost"), message("a"))
+    )
+
+    assert [(p.location, p.card_id) for p in problems] == [
+        ("cards.2.id", "a"),
+        ("cards.0.next", "a"),
+        ("cards.1.next", "b"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -408,7 +423,8 @@ def test_it_refuses_a_link_to_an_unknown_card(card):
 def test_it_refuses_a_loop_the_visitor_can_never_leave(cards, loop):
     problem = only_problem(flow_of(*cards))
 
-    assert problem.location == "flow"
+    # Shown on the card the loop starts from.
+    assert (problem.location, problem.card_id) == ("cards.0", loop.split(" ")[0])
     assert problem.message == f"cards {loop} form a loop the visitor can never leave"
 
 

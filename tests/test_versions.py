@@ -151,7 +151,7 @@ def test_it_refuses_to_publish_an_invalid_draft_and_changes_nothing(acme, status
     if status == "published":
         services.publish_dialogue(dialogue_id=dialogue.pk)
     broken = copy.deepcopy(EVERY_CARD_FLOW)
-    broken["cards"][1]["choices"] = []
+    broken["cards"][1]["choices"][0]["label"] = ""
     dialogue.refresh_from_db()
     dialogue.flow = broken
     dialogue.save(update_fields=["flow"])
@@ -160,7 +160,9 @@ def test_it_refuses_to_publish_an_invalid_draft_and_changes_nothing(acme, status
     with pytest.raises(FlowInvalid) as caught:
         services.publish_dialogue(dialogue_id=dialogue.pk)
 
-    assert [(p.card_id, p.location) for p in caught.value.problems] == [("want", "cards.1.choices")]
+    assert [(p.card_id, p.location) for p in caught.value.problems] == [
+        ("want", "cards.1.choices.0.label")
+    ]
     dialogue.refresh_from_db()
     assert (dialogue.status, dialogue.current_version_id, DialogueVersion.objects.count()) == before
 
@@ -175,15 +177,20 @@ def test_it_stores_the_published_flow_normalised(acme):
                 "text": "  Your name?  ",
                 "input_type": "text",
                 "attribute": "firstName",
+                "next": "route",
             },
             {
                 "id": "route",
                 "type": "branch",
                 "rules": [
-                    {"conditions": [{"subject": "lead.x", "operator": "is_empty"}], "next": "ask"}
+                    {
+                        "conditions": [{"subject": "lead.firstName", "operator": "is_empty"}],
+                        "next": "ask",
+                    }
                 ],
-                "default_next": "ask",
+                "default_next": "bye",
             },
+            {"id": "bye", "type": "end"},
         ],
     }
     dialogue = Dialogue.objects.create(site=acme, name="Demo", flow=draft)
@@ -199,7 +206,7 @@ def test_it_stores_the_published_flow_normalised(acme):
         "attribute": "firstName",
         "placeholder": "",
         "skip_if_known": False,
-        "next": None,
+        "next": "route",
     }
     assert version.flow["cards"][1]["rules"][0]["match"] == "all"
     assert version.flow["cards"][1]["rules"][0]["conditions"][0]["value"] == ""

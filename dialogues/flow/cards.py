@@ -9,7 +9,10 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+# INPUT_TYPES and FlowProblem live with the link checks (graph.py) and are part of this API too.
+from dialogues.flow.graph import INPUT_TYPES, FlowProblem, reference_problems  # noqa: F401
 from dialogues.flow.tokens import token_problems
 
 CARD_ID = r"^[A-Za-z0-9_-]{1,40}$"
@@ -186,8 +189,6 @@ Card = Annotated[
     Field(discriminator="type"),
 ]
 CARD_TYPES = ("message", "question", "capture", "branch", "goal", "booking", "end")
-# Cards that stop and wait for the visitor; the others run straight through.
-INPUT_TYPES = ("question", "capture")
 
 
 class Flow(_Model):
@@ -196,21 +197,13 @@ class Flow(_Model):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "Flow":
-        ids = [card.id for card in self.cards]
-        duplicated = sorted({card_id for card_id in ids if ids.count(card_id) > 1})
-        if duplicated:
-            raise ValueError(f"card ids must be unique: {', '.join(duplicated)}")
-        known = set(ids)
-        if self.start not in known:
-            raise ValueError(f"start names unknown card {self.start!r}")
-        for card in self.cards:
-            for target in card.next_ids():
-                if target not in known:
-                    raise ValueError(f"card {card.id!r} leads to unknown card {target!r}")
-        loop = _loop_without_input(self)
-        if loop:
-            raise ValueError(
-                "cards " + " -> ".join(loop) + " form a loop the visitor can never leave"
+        problems = reference_problems(self.model_dump(mode="json"))
+        if problems:
+            # One error carrying every problem, each with its card: parse_flow unpacks them.
+            raise PydanticCustomError(
+                "flow_references",
+                "{summary}",
+                {"summary": "; ".join(p.message for p in problems), "problems": tuple(problems)},
             )
         return self
 
@@ -219,50 +212,6 @@ class Flow(_Model):
             if card.id == card_id:
                 return card
         raise KeyError(card_id)
-
-
-def _loop_without_input(flow: Flow) -> list[str]:
-    """A cycle made only of cards that never wait for input would spin forever; find one.
-
-    A capture that skips when the value is known does not wait either, once it is known."""
-    edges = {
-        c.id: c.next_ids()
-        for c in flow.cards
-        if c.type not in INPUT_TYPES or getattr(c, "skip_if_known", False)
-    }
-    state: dict[str, str] = {}
-    path: list[str] = []
-
-    def visit(card_id: str) -> list[str]:
-        state[card_id] = "open"
-        path.append(card_id)
-        for target in edges.get(card_id, []):
-            if target not in edges:
-                continue
-            if state.get(target) == "open":
-                return [*path[path.index(target) :], target]
-            if target not in state:
-                found = visit(target)
-                if found:
-                    return found
-        state[card_id] = "done"
-        path.pop()
-        return []
-
-    for card_id in edges:
-        if card_id not in state:
-            found = visit(card_id)
-            if found:
-                return found
-    return []
-
-
-class FlowProblem(_Model):
-    """One reason a flow is invalid: where ("cards.2.choices.0.label") and what."""
-
-    location: str
-    card_id: str | None
-    message: str
 
 
 class FlowInvalid(ValueError):
@@ -276,7 +225,13 @@ def parse_flow(data: object) -> Flow:
     try:
         return Flow.model_validate(data)
     except ValidationError as exc:
-        raise FlowInvalid([_problem(data, error) for error in exc.errors()]) from None
+        raise FlowInvalid([p for error in exc.errors() for p in _problems(data, error)]) from None
+
+
+def _problems(data: object, error: dict) -> list[FlowProblem]:
+    if error["type"] == "flow_references":
+        return list(error["ctx"]["problems"])
+    return [_problem(data, error)]
 
 
 def _problem(data: object, error: dict) -> FlowProblem:
