@@ -13,5 +13,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/widget/v1/", include("widget.urls")),
+    path("preview/", include("dialogues.preview_urls")),
     path("marketo/", include("marketo_sync.urls")),
 ]

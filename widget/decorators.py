@@ -124,7 +124,7 @@ def widget_api(
                 return _cors(response, origin)
 
             if body is not None:
-                parsed = _parse_body(request, body)
+                parsed = parse_body(request, body)
                 if isinstance(parsed, JsonResponse):
                     return _cors(parsed, origin)
                 kwargs["data"] = parsed
@@ -135,7 +135,7 @@ def widget_api(
     return decorator
 
 
-def _parse_body(request, model: type[BaseModel]):
+def parse_body(request, model: type[BaseModel]):
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
