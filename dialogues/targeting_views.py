@@ -6,7 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 from pydantic import ValidationError
 
 from dialogues import services
@@ -47,7 +49,9 @@ def targeting(request, site_id, dialogue_id):
                 form.add_error(None, "; ".join(str(e["msg"]) for e in exc.errors()))
             else:
                 messages.success(request, f"Targeting of “{dialogue.name}” saved.")
-                return redirect("dialogues:targeting", site.pk, dialogue.pk)
+                url = reverse("dialogues:targeting", args=[site.pk, dialogue.pk])
+                # htmx would swap the whole page into the form: have it load the page instead.
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         return _render(request, site, dialogue, form, audience, status=400)
     form = TargetingForm(initial=TargetingForm.initial_for(dialogue))
     return _render(request, site, dialogue, form, AudienceRows.from_targeting(dialogue.targeting))
