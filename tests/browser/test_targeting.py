@@ -107,3 +107,41 @@ def test_an_audience_rule_waits_for_a_known_visitor(marketer, visitor, demo_dial
     save(marketer, demo_dialogue.name)
     assert visitor.visit(again=True)["dialogue"] is None
     assert visitor.visit()["dialogue"]["id"] == demo_dialogue.pk
+
+
+def test_a_scroll_depth_trigger_waits_for_the_scroll_then_fires_at_once_on_later_visits(
+    visitor, demo_dialogue
+):
+    from dialogues.models import Dialogue
+
+    Dialogue.objects.filter(pk=demo_dialogue.pk).update(
+        trigger={"type": "scroll_depth", "seconds": 0, "percent": 60}
+    )
+    visitor.visit()
+    visitor.context.close()
+    # A long host page: the visitor sees its top fifth at first.
+    visitor.context = visitor.browser.new_context(viewport={"width": 1000, "height": 800})
+    visitor.page = visitor.context.new_page()
+    visitor.page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', function () {"
+        " var tall = document.createElement('div'); tall.style.height = '4000px';"
+        " document.body.appendChild(tall); });"
+    )
+    assert visitor.visit(again=True)["dialogue"]["trigger"]["percent"] == 60
+    widget = visitor.page.locator("dynchat-widget")
+    visitor.page.wait_for_timeout(300)
+    expect(widget.locator(".msg")).to_have_count(0)
+    visitor.page.mouse.wheel(0, 1000)
+    visitor.page.wait_for_timeout(300)
+    expect(widget.locator(".msg")).to_have_count(0)
+    visitor.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    visitor.sees_the_dialogue(first_words(demo_dialogue))
+    # Met once, the trigger fires at once on later pages, even with no stored conversation to
+    # resume (here: forgotten).
+    visitor.page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':conversation'))"
+        ".forEach(k => localStorage.removeItem(k))"
+    )
+    visitor.visit(again=True)
+    visitor.sees_the_dialogue(first_words(demo_dialogue))
+    assert visitor.page.evaluate("window.scrollY") == 0
