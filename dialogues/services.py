@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from dialogues.flow import edits
 from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dialogues.origins import origin_problem
@@ -122,3 +123,71 @@ def add_member(*, site: Site, user, role: str) -> Membership:
     """Give `user` a role on `site`; an existing membership keeps its role."""
     membership, _ = Membership.objects.get_or_create(user=user, site=site, defaults={"role": role})
     return membership
+
+
+# --- The flow editor: each change to a draft card, under a lock on the dialogue row ------------
+
+
+class StaleCard(Exception):
+    """The card changed since its edit form was opened (another marketer saved it); nothing
+    was saved."""
+
+
+def _change_draft(dialogue_id: int, change) -> tuple[Dialogue, object]:
+    """Lock the dialogue, apply `change(flow) -> (new flow, result)`, store the flow. Callers
+    are atomic. Raises what `change` raises (edits.CardNotFound, ValueError) before writing."""
+    dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    flow, result = change(dialogue.flow)
+    dialogue.flow = flow
+    dialogue.save(update_fields=["flow", "updated_at"])
+    return dialogue, result
+
+
+@transaction.atomic
+def add_card(*, dialogue_id: int, card_type: str, after: str | None = None) -> dict:
+    """Add a new, empty card of `card_type` after card `after` (at the end when None) and
+    return it (see flow.edits.add_card for how it is linked in)."""
+    _, card = _change_draft(
+        dialogue_id, lambda flow: edits.add_card(flow, card_type=card_type, after=after)
+    )
+    return card
+
+
+@transaction.atomic
+def update_draft_card(*, dialogue_id: int, card: dict, revision: str) -> dict:
+    """Replace the draft's card with the same id by `card`. `revision` is the
+    edits.card_revision() of the card the form was opened with: if the stored card differs,
+    StaleCard is raised and nothing changes, so two marketers cannot overwrite each other."""
+
+    def change(flow):
+        _, stored = edits.find(flow, card["id"])
+        if edits.card_revision(stored) != revision:
+            raise StaleCard(card["id"])
+        return edits.replace_card(flow, card=card), card
+
+    return _change_draft(dialogue_id, change)[1]
+
+
+@transaction.atomic
+def delete_card(*, dialogue_id: int, card_id: str) -> dict:
+    """Remove a card and empty the links to it; returns what undo_delete_card needs."""
+    return _change_draft(dialogue_id, lambda flow: edits.delete_card(flow, card_id=card_id))[1]
+
+
+@transaction.atomic
+def undo_delete_card(*, dialogue_id: int, deleted: dict) -> dict:
+    """Put a deleted card back (ValueError when its id is taken again); returns the card."""
+    _change_draft(dialogue_id, lambda flow: (edits.restore_card(flow, deleted=deleted), None))
+    return deleted["card"]
+
+
+@transaction.atomic
+def move_card(*, dialogue_id: int, card_id: str, offset: int) -> None:
+    _change_draft(
+        dialogue_id, lambda flow: (edits.move_card(flow, card_id=card_id, offset=offset), None)
+    )
+
+
+@transaction.atomic
+def set_start_card(*, dialogue_id: int, card_id: str) -> None:
+    _change_draft(dialogue_id, lambda flow: (edits.set_start(flow, card_id=card_id), None))
