@@ -1,0 +1,113 @@
+"""A site's team: its marketing admins invite people, change their roles and remove them."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.views.decorators.http import require_POST
+
+from dialogues import services
+from dialogues.access import ADMIN_ONLY, site_for
+from dialogues.models import Membership
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email", max_length=254)
+    role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
+
+
+@login_required
+def members(request, site_id):
+    """The site's members and roles, and the invitation form. A new account gets a link to
+    choose its password (valid PASSWORD_RESET_TIMEOUT), shown once to the admin to pass on."""
+    site = site_for(request.user, site_id, roles=ADMIN_ONLY)
+    form = InviteForm()
+    status = 200
+    if request.method == "POST":
+        form = InviteForm(request.POST)
+        if form.is_valid():
+            try:
+                membership, created = services.invite_member(
+                    site=site, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
+                )
+            except services.MembershipRefused as refused:
+                form.add_error("email", str(refused))
+            else:
+                user = membership.user
+                text = (
+                    f"{user.email} is now {membership.get_role_display().lower()} on {site.name}."
+                )
+                if created:
+                    link = request.build_absolute_uri(
+                        reverse(
+                            "password_reset_confirm",
+                            args=[
+                                urlsafe_base64_encode(force_bytes(user.pk)),
+                                default_token_generator.make_token(user),
+                            ],
+                        )
+                    )
+                    text += f" Send them this link to choose their password: {link}"
+                messages.success(request, text)
+                return redirect("dialogues:members", site.pk)
+        status = 400
+    team = (
+        Membership.objects.filter(site=site).select_related("user").order_by("role", "user__email")
+    )
+    return render(
+        request,
+        "dialogues/members.html",
+        {"site": site, "form": form, "team": team, "roles": Membership.Role.choices},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def change_role(request, site_id, membership_id):
+    site = site_for(request.user, site_id, roles=ADMIN_ONLY)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles.")
+        return redirect("dialogues:members", site.pk)
+    try:
+        membership = services.change_member_role(
+            site=site, membership_id=membership_id, role=form.cleaned_data["role"]
+        )
+    except Membership.DoesNotExist:
+        raise Http404("No such member of this site.") from None
+    except services.MembershipRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        who = membership.user.email or membership.user.get_username()
+        messages.success(request, f"{who} is now {membership.get_role_display().lower()}.")
+    return redirect("dialogues:members", site.pk)
+
+
+@login_required
+@require_POST
+def remove(request, site_id, membership_id):
+    site = site_for(request.user, site_id, roles=ADMIN_ONLY)
+    try:
+        services.remove_member(site=site, membership_id=membership_id)
+    except Membership.DoesNotExist:
+        raise Http404("No such member of this site.") from None
+    except services.MembershipRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "Removed from the site.")
+        if (
+            not site.membership_set.filter(user=request.user).exists()
+            and not request.user.is_superuser
+        ):
+            return redirect("dialogues:home")  # they removed themselves
+    return redirect("dialogues:members", site.pk)
