@@ -75,6 +75,8 @@ def members(request, site_id):
 @require_POST
 def change_role(request, site_id, membership_id):
     site = site_for(request.user, site_id, roles=ADMIN_ONLY)
+    if not Membership.objects.filter(pk=membership_id, site=site).exists():
+        raise Http404("No such member of this site.")
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
