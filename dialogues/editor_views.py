@@ -119,9 +119,7 @@ def delete_card(request, site_id, dialogue_id, card_id):
 def undo_delete(request, site_id, dialogue_id):
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     try:
-        payload = signing.loads(
-            request.POST.get("token", ""), salt=UNDO_SALT, max_age=UNDO_MAX_AGE
-        )
+        payload = signing.loads(request.POST.get("token", ""), salt=UNDO_SALT, max_age=UNDO_MAX_AGE)
     except signing.BadSignature:
         payload = None
     if not payload or payload.get("dialogue") != dialogue.pk:
@@ -141,9 +139,7 @@ def move_card(request, site_id, dialogue_id, card_id):
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     offset = {"up": -1, "down": 1}.get(request.POST.get("direction", ""))
     if offset is None:
-        return _render_editor(
-            request, site, dialogue, notice="Move a card up or down.", status=400
-        )
+        return _render_editor(request, site, dialogue, notice="Move a card up or down.", status=400)
     try:
         services.move_card(dialogue_id=dialogue.pk, card_id=card_id, offset=offset)
     except edits.CardNotFound:
@@ -285,7 +281,7 @@ def _describe(card: dict) -> dict:
 
 
 def _condition_text(condition: dict) -> str:
-    """"lead.email is not empty", "answer.size is one of small, mid"."""
+    """How a condition reads: lead.email is not empty, answer.size is one of small, mid."""
     value = condition.get("value")
     value = ", ".join(value) if isinstance(value, list) else str(value or "")
     operator = OPERATOR_LABELS.get(condition.get("operator"), str(condition.get("operator", "")))
