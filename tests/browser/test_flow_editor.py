@@ -1,11 +1,14 @@
 """A marketer builds a dialogue with every card type from a blank draft, is shown what to fix
-next to the cards when publishing too early, fixes it, and publishes."""
+next to the cards when publishing too early, fixes it, previews it in the real widget,
+publishes, and a visitor on the customer's page then meets it."""
 
 import pytest
 from playwright.sync_api import expect
 
 from dialogues.models import Dialogue, DialogueVersion
+from dynchat.demo import DEMO_SITE_NAME, demo_origins
 from tests.browser.flow_editor import FlowEditor
+from widget.models import Conversation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -13,11 +16,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def editor(page, live_server, settings, maya):
     settings.ALLOWED_HOSTS = ["*"]
+    settings.SITE_ROOT = live_server.url
     return FlowEditor(page, live_server.url).sign_in("maya")
 
 
 def test_a_marketer_builds_every_card_type_from_blank_fixes_the_problems_and_publishes(
-    editor, page, acme
+    editor, page, acme, browser, page_url
 ):
     editor.create_dialogue(acme, "Book a demo")
     assert editor.card_ids() == ["hello", "bye"]
@@ -103,6 +107,22 @@ def test_a_marketer_builds_every_card_type_from_blank_fixes_the_problems_and_pub
     editor.fill_card(question, {"choice-1-next": capture})
     expect(page.get_by_text("Ready to publish.")).to_be_visible()
 
+    # The preview runs the draft in the real widget, restartable, recording nothing.
+    page.set_viewport_size({"width": 1280, "height": 1100})  # the panel's whole height
+    page.get_by_role("link", name="Preview the draft").click()
+    widget = page.frame_locator("iframe.preview-frame").locator("dynchat-widget")
+    expect(widget.locator(".msg.bot").first).to_have_text("Hi! How can we help?")
+    expect(widget.locator(".msg.bot", has_text="Shall we book you a demo?")).to_be_visible()
+    widget.get_by_role("button", name="Not now").click()
+    expect(widget.locator(".msg.visitor")).to_have_text("Not now")
+    expect(widget.locator(".msg.bot").last).to_have_text("Thanks for stopping by.")
+    page.get_by_role("link", name="Restart the preview").click()
+    expect(widget.locator(".msg.bot", has_text="Shall we book you a demo?")).to_be_visible()
+    expect(widget.locator(".msg.visitor")).to_have_count(0)
+    assert Conversation.objects.count() == 0
+    page.go_back()
+    page.go_back()
+
     editor.publish()
     expect(page.get_by_text("Published version 1: visitors see it now.")).to_be_visible()
     expect(page.get_by_text("v1 (live)")).to_be_visible()
@@ -118,3 +138,18 @@ def test_a_marketer_builds_every_card_type_from_blank_fixes_the_problems_and_pub
         "booking",
         "end",
     }
+
+    # A visitor on the customer's page meets the published dialogue. The demo host page stands
+    # in for Acme's: it embeds the widget of the site named as the demo site.
+    acme.name = DEMO_SITE_NAME
+    acme.allowed_origins = demo_origins()
+    acme.save(update_fields=["name", "allowed_origins"])
+    visitor = browser.new_context()
+    host = visitor.new_page()
+    host.goto(page_url)
+    chat = host.locator("dynchat-widget")
+    expect(chat.locator(".msg.bot", has_text="Shall we book you a demo?")).to_be_visible()
+    chat.get_by_role("button", name="Yes please").click()
+    expect(chat.locator(".msg.bot").last).to_have_text("Your work email?")
+    assert Conversation.objects.filter(dialogue=dialogue, version=version).count() == 1
+    visitor.close()
