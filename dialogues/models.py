@@ -27,6 +27,9 @@ class Site(models.Model):
     # web process can serve it without shared media storage.
     avatar = models.BinaryField(null=True, blank=True, editable=True)
     avatar_content_type = models.CharField(max_length=20, blank=True)
+    # A digest of the avatar's bytes, put in its URL so browsers fetch a changed avatar at once
+    # and may cache each version for good.
+    avatar_version = models.CharField(max_length=16, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="sites"
     )

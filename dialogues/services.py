@@ -1,15 +1,18 @@
 """Every state change of sites and dialogues goes through here."""
 
 import copy
+import hashlib
 
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from dialogues.flow import edits
+from dialogues.avatars import avatar_content_type
+from dialogues.email_domains import normalise_domains
 from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
-from dialogues.origins import origin_problem
+from dialogues.origins import origin_problem, privacy_url_problem
 from dialogues.starters import STARTERS
 from dialogues.theme import Theme
 from dialogues.validation import draft_problems
@@ -191,3 +194,57 @@ def move_card(*, dialogue_id: int, card_id: str, offset: int) -> None:
 @transaction.atomic
 def set_start_card(*, dialogue_id: int, card_id: str) -> None:
     _change_draft(dialogue_id, lambda flow: (edits.set_start(flow, card_id=card_id), None))
+
+
+@transaction.atomic
+def update_branding(
+    *, site_id: int, theme: dict, avatar: bytes | None = None, remove_avatar: bool = False
+) -> Site:
+    """Set the site's widget theme and, when given, its avatar (or remove it).
+
+    Raises pydantic.ValidationError for a bad theme and avatars.AvatarInvalid for a bad image,
+    before anything is written. The avatar's version changes with its bytes, so the widget's
+    next session points browsers at the new image.
+    """
+    site = Site.objects.select_for_update().get(pk=site_id)
+    site.theme = Theme.model_validate(theme).model_dump()
+    fields = ["theme"]
+    if avatar is not None:
+        site.avatar = avatar
+        site.avatar_content_type = avatar_content_type(avatar)
+        site.avatar_version = hashlib.sha256(avatar).hexdigest()[:16]
+        fields += ["avatar", "avatar_content_type", "avatar_version"]
+    elif remove_avatar:
+        site.avatar, site.avatar_content_type, site.avatar_version = None, "", ""
+        fields += ["avatar", "avatar_content_type", "avatar_version"]
+    site.save(update_fields=fields)
+    return site
+
+
+@transaction.atomic
+def update_site_settings(
+    *,
+    site_id: int,
+    allowed_origins: list[str],
+    chat_enabled: bool,
+    blocked_email_domains: list[str],
+    privacy_url: str,
+) -> Site:
+    """Set who may embed the widget, whether it chats at all, the email domains its capture
+    cards refuse, and its privacy link. Raises ValueError (email_domains.DomainInvalid for a
+    domain) before anything is written. Domains are stored normalised (email_domains)."""
+    problems = [p for p in map(origin_problem, allowed_origins) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    if problem := privacy_url_problem(privacy_url):
+        raise ValueError(problem)
+    domains = normalise_domains(blocked_email_domains)
+    site = Site.objects.select_for_update().get(pk=site_id)
+    site.allowed_origins = list(dict.fromkeys(o.rstrip("/") for o in allowed_origins))
+    site.chat_enabled = chat_enabled
+    site.blocked_email_domains = domains
+    site.privacy_url = privacy_url
+    site.save(
+        update_fields=["allowed_origins", "chat_enabled", "blocked_email_domains", "privacy_url"]
+    )
+    return site

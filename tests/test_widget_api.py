@@ -1321,6 +1321,7 @@ def test_it_serves_its_openapi_description(client):
         "/sites/{site_key}/conversations/{conversation_id}",
         "/sites/{site_key}/conversations/{conversation_id}/answers",
         "/sites/{site_key}/visitors/identify",
+        "/sites/{site_key}/avatar",
     }
 
 

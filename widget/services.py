@@ -216,6 +216,7 @@ def answer_conversation(
         step=step,
         value=value,
         lead=conversation.visitor.attributes,
+        blocked_email_domains=site.blocked_email_domains,
     )
     events = list(outcome.events)
     if conversation.engaged_at is None:

@@ -18,4 +18,5 @@ urlpatterns = [
         name="answers",
     ),
     path("sites/<str:site_key>/visitors/identify", views.identify, name="identify"),
+    path("sites/<str:site_key>/avatar", views.avatar, name="avatar"),
 ]

@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 
 from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
+from dialogues.selectors import site_for_key
 from dialogues.theme import Theme
 from widget import services
 from widget.decorators import error, widget_api
@@ -16,7 +18,7 @@ from widget.schemas import AnswerIn, ConversationIn, IdentifyIn, SessionIn
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
-def _prompt_json(prompt: engine.Prompt | None) -> dict | None:
+def prompt_json(prompt: engine.Prompt | None) -> dict | None:
     if prompt is None:
         return None
     data = {"card_id": prompt.card_id, "step": prompt.step, "kind": prompt.kind}
@@ -41,7 +43,7 @@ def _step_json(step: services.Step) -> dict:
     data = {
         "conversation_id": str(step.conversation.pk),
         "messages": [{"card_id": m.card_id, "text": m.text} for m in outcome.messages],
-        "prompt": _prompt_json(outcome.prompt),
+        "prompt": prompt_json(outcome.prompt),
         "done": outcome.state.done,
         "events": events,
     }
@@ -67,6 +69,20 @@ def _denied(exc: services.ConversationDenied) -> JsonResponse:
     return error(exc.code, exc.message, exc.status)
 
 
+def theme_json(request, site) -> dict:
+    """The site's theme as the widget applies it, with its avatar's address (versioned, so a
+    new avatar is fetched at once) and its privacy link."""
+    avatar_url = None
+    if site.avatar_version:
+        path = reverse("widget:avatar", args=[site.public_key])
+        avatar_url = request.build_absolute_uri(f"{path}?v={site.avatar_version}")
+    return {
+        **Theme.model_validate(site.theme).model_dump(),
+        "avatar_url": avatar_url,
+        "privacy_url": site.privacy_url or None,
+    }
+
+
 @widget_api(methods=("POST",), body=SessionIn, scope="session")
 def sessions(request, site, data: SessionIn):
     session = services.start_visitor_session(
@@ -78,7 +94,7 @@ def sessions(request, site, data: SessionIn):
             "visitor_id": session.visitor_key,
             "visitor_state": session.visitor_state,
             "chat_enabled": site.chat_enabled,
-            "theme": Theme.model_validate(site.theme).model_dump(),
+            "theme": theme_json(request, site),
             "dialogue": None
             if offer is None
             else {
@@ -158,7 +174,7 @@ def conversation_detail(request, site, conversation_id: str):
                 {"author": e.author, "card_id": e.card_id, "text": e.text}
                 for e in services.transcript(conversation)
             ],
-            "prompt": _prompt_json(engine.current_prompt(flow, state)),
+            "prompt": prompt_json(engine.current_prompt(flow, state)),
             "done": state.done,
         }
     )
@@ -172,6 +188,37 @@ def identify(request, site, data: IdentifyIn):
     attributes = data.model_dump(exclude={"visitor_id"}, exclude_none=True)
     services.identify_visitor(visitor=visitor, attributes=attributes)
     return JsonResponse({"identified": sorted(attributes)})
+
+
+def avatar(request, site_key: str):
+    """The site's bot avatar, for the widget's <img>. Public and outside @widget_api: image
+    requests carry no Origin header, and the picture is shown on the customer's page anyway.
+    The URL the session hands out names the version, so that URL may be cached for good."""
+    if request.method != "GET":
+        response = error("method_not_allowed", "Use GET.", 405)
+        response["Allow"] = "GET"
+        return response
+    site = site_for_key(site_key)
+    if site is None:
+        return error("unknown_site", "No site has this key.", 404)
+    if not site.avatar_version or not site.avatar:
+        return error("no_avatar", "This site has no avatar.", 404)
+    etag = f'"{site.avatar_version}"'
+    if request.META.get("HTTP_IF_NONE_MATCH") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(bytes(site.avatar), content_type=site.avatar_content_type)
+    response["ETag"] = etag
+    if request.GET.get("v") == site.avatar_version:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        # An old or missing version: whatever is current now, checked again next time.
+        response["Cache-Control"] = "public, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    # Opened on its own, the image can do nothing: no scripts, no loads, no forms.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @require_GET

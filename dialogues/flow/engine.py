@@ -6,6 +6,7 @@ bot messages to show, the prompt to wait on (or none when the conversation is ov
 that happened, and the new State. Nothing is stored here; the caller persists the outcome.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from dialogues.flow import conditions, inputs, tokens
@@ -123,11 +124,13 @@ def answer(
     value: object,
     lead: dict | None = None,
     company: dict | None = None,
+    blocked_email_domains: Collection[str] = (),
 ) -> Outcome:
     """Apply the visitor's answer to the card they were asked, then run on to the next prompt.
 
     Raises ConversationOver, NotCurrentCard (wrong card or stale step: nothing applies), or
-    InvalidAnswer (the card's own validation: the same prompt stays open).
+    InvalidAnswer (the card's own validation, or an email capture at one of the site's
+    `blocked_email_domains`: the same prompt stays open).
     """
     if state.done:
         raise ConversationOver("the conversation has ended")
@@ -148,7 +151,7 @@ def answer(
             raise InvalidAnswer("invalid_choice", "Please pick one of the offered answers.")
         stored, shown, next_id = chosen.value, chosen.label, chosen.next
     elif isinstance(card, CaptureCard):
-        stored = _clean_capture(card, value)
+        stored = _clean_capture(card, value, blocked_email_domains)
         shown, next_id = stored, card.next
         captured[card.lead_field] = stored
         events.append(
@@ -166,9 +169,9 @@ def answer(
     return replace(outcome, events=events + outcome.events, answer_text=shown)
 
 
-def _clean_capture(card: CaptureCard, value: str) -> str:
+def _clean_capture(card: CaptureCard, value: str, blocked_email_domains: Collection[str]) -> str:
     if card.input_type == "email":
-        return inputs.clean_email(value)
+        return inputs.clean_email(value, blocked_domains=blocked_email_domains)
     if card.input_type == "phone":
         return inputs.clean_phone(value)
     return inputs.clean_text(value)

@@ -4,6 +4,8 @@ Each validator returns the normalised value to store, or raises InvalidAnswer wi
 widget shows as is. Invalid input is re-asked and never stored.
 """
 
+from collections.abc import Collection
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,7 +29,9 @@ def clean_text(value: str) -> str:
     return value
 
 
-def clean_email(value: str) -> str:
+def clean_email(value: str, *, blocked_domains: Collection[str] = ()) -> str:
+    """The address, normalised. `blocked_domains` (lower-case ASCII, as the site stores them)
+    are refused, and so are their subdomains: blocking gmail.com blocks mail.gmail.com."""
     value = clean_text(value)
     try:
         # Syntax only: a DNS lookup per keystroke-level answer would be slow and flaky.
@@ -36,7 +40,15 @@ def clean_email(value: str) -> str:
         raise InvalidAnswer(
             "invalid_email", "That doesn't look like an email address. Please try again."
         ) from None
+    if blocked_domains and domain_blocked(result.ascii_domain, blocked_domains):
+        raise InvalidAnswer("blocked_email_domain", "Please use your work email address.")
     return result.normalized
+
+
+def domain_blocked(domain: str, blocked_domains: Collection[str]) -> bool:
+    """Whether `domain` is one of `blocked_domains` or a subdomain of one."""
+    domain = domain.lower().rstrip(".")
+    return any(domain == b or domain.endswith("." + b) for b in blocked_domains)
 
 
 def clean_phone(value: str, *, default_region: str = "US") -> str:

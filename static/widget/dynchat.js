@@ -105,8 +105,8 @@
 
   var CSS =
     ":host{all:initial}" +
-    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.4 var(--f);color:#1d1d1f;text-align:left}" +
-    ".w.left{right:auto;left:20px}" +
+    ".w{position:fixed;bottom:var(--g);right:var(--g);z-index:2147483000;font:14px/1.4 var(--f);color:#1d1d1f;text-align:left}" +
+    ".w.left{right:auto;left:var(--g)}" +
     "button{font:inherit;cursor:pointer;border:0;border-radius:8px;padding:8px 12px;margin:0;background:var(--p);color:var(--t)}" +
     "button:disabled{opacity:.6;cursor:default}" +
     "button:focus-visible,input:focus-visible{outline:3px solid #1d1d1f;outline-offset:2px;box-shadow:0 0 0 2px #fff}" +
@@ -114,11 +114,14 @@
     ".left .launcher{margin:0}" +
     ".launcher:before{content:'';position:absolute;left:16px;top:17px;width:24px;height:17px;border-radius:5px;background:var(--t)}" +
     ".launcher:after{content:'';position:absolute;left:21px;top:32px;border:6px solid transparent;border-top-color:var(--t);border-left-color:var(--t)}" +
-    ".panel{position:absolute;bottom:70px;right:0;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden}" +
+    ".panel{position:absolute;bottom:70px;right:0;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 90px - var(--g));display:flex;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden}" +
     ".left .panel{right:auto;left:0}" +
     ".panel[hidden]{display:none}" +
     ".head{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--p);color:var(--t)}" +
     ".head div{flex:1}.head strong{display:block;font-size:15px}.head span{font-size:12px;opacity:.9}" +
+    ".av{width:32px;height:32px;border-radius:50%;object-fit:cover;background:#fff}" +
+    ".foot{padding:6px 12px;font-size:12px;text-align:center;border-top:1px solid #e3e3e3}" +
+    ".foot a{color:#1d1d1f}" +
     ".close{font-size:22px;line-height:1;padding:2px 8px;background:transparent}" +
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}" +
     ".msg{max-width:85%;padding:8px 12px;border-radius:12px;background:#eef0f4;color:#1d1d1f;white-space:pre-wrap;overflow-wrap:anywhere;align-self:flex-start}" +
@@ -150,6 +153,7 @@
     wrap.style.setProperty("--p", theme.primary_color || "#2457d6");
     wrap.style.setProperty("--t", theme.text_color || "#ffffff");
     wrap.style.setProperty("--f", theme.font_family || "system-ui, sans-serif");
+    wrap.style.setProperty("--g", (theme.padding_px >= 0 ? theme.padding_px : 20) + "px");
 
     var panel = el("div", "panel");
     panel.id = "panel";
@@ -158,6 +162,11 @@
     panel.setAttribute("aria-label", theme.header || "Chat");
     var head = el("div", "head");
     var titles = el("div");
+    if (/^https?:\/\//i.test(theme.avatar_url || "")) {
+      var avatar = head.appendChild(el("img", "av"));
+      avatar.alt = ""; // decorative: the bot's name is written beside it
+      avatar.src = theme.avatar_url;
+    }
     titles.appendChild(el("strong", null, theme.header || ""));
     titles.appendChild(el("span", null, theme.bot_name || ""));
     var close = el("button", "close", "\u00d7");
@@ -176,6 +185,14 @@
     panel.appendChild(head);
     panel.appendChild(log);
     panel.appendChild(prompt);
+    // Only web links: the URL is the marketer's, and the host page's visitors click it.
+    if (/^https?:\/\//i.test(theme.privacy_url || "")) {
+      var link = el("a", null, "Privacy policy");
+      link.href = theme.privacy_url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      panel.appendChild(el("div", "foot")).appendChild(link);
+    }
 
     var launcher = el("button", "launcher");
     launcher.type = "button";
@@ -235,6 +252,26 @@
     ui.log.scrollTop = ui.log.scrollHeight;
   }
 
+  // A short soft tone, made on the spot: no file to fetch. Browsers may refuse audio before
+  // the visitor has interacted with the page; then there is simply no sound.
+  var audio;
+  function chime() {
+    if (!theme.new_message_sound) return;
+    try {
+      audio = audio || new (w.AudioContext || w.webkitAudioContext)();
+      var tone = audio.createOscillator();
+      var gain = audio.createGain();
+      var now = audio.currentTime;
+      tone.frequency.value = 880;
+      gain.gain.setValueAtTime(0.06, now);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.2);
+      tone.connect(gain);
+      gain.connect(audio.destination);
+      tone.start(now);
+      tone.stop(now + 0.2);
+    } catch (e) {}
+  }
+
   function addMessage(kind, text) {
     var node = el("div", "msg " + kind, text);
     ui.log.appendChild(node);
@@ -242,19 +279,24 @@
     return node;
   }
 
+  function botSays(text) {
+    chime();
+    return addMessage("bot", text);
+  }
+
   // Each bot message waits behind a typing indicator for the theme's response delay.
   function say(messages) {
     (messages || []).forEach(function (message) {
       shown = shown.then(function () {
         var delay = theme.response_delay_ms || 0;
-        if (!delay) return addMessage("bot", message.text);
+        if (!delay) return botSays(message.text);
         var typing = addMessage("typing", null);
         typing.appendChild(el("span", "sr", (theme.bot_name || "DynChat") + " is typing"));
         for (var i = 0; i < 3; i++) typing.appendChild(el("i")).setAttribute("aria-hidden", "true");
         return new Promise(function (resolve) {
           setTimeout(function () {
             typing.remove();
-            addMessage("bot", message.text);
+            botSays(message.text);
             resolve();
           }, delay);
         });
