@@ -32,3 +32,11 @@ def dialogue_for(user, site_id: int, dialogue_id: int) -> tuple[Site, Dialogue]:
     including for another site's dialogue id under this site's URL)."""
     site = site_for(user, site_id)
     return site, get_object_or_404(Dialogue, pk=dialogue_id, site=site)
+
+
+def has_role(user, site: Site, roles: frozenset[str]) -> bool:
+    """Whether `user` holds one of `roles` on `site` (superusers: always), e.g. to offer a link
+    to a page only to those who may open it."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or site.membership_set.filter(user=user, role__in=roles).exists()

@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from dialogues.flow import edits
 from dialogues.avatars import avatar_content_type
 from dialogues.email_domains import normalise_domains
+from dialogues.flow import edits
 from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dialogues.origins import origin_problem, privacy_url_problem

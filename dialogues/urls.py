@@ -1,13 +1,50 @@
 from django.urls import path
 
-from dialogues import editor_views, views
+from dialogues import (
+    editor_views,
+    member_views,
+    preview_views,
+    site_views,
+    targeting_views,
+    views,
+)
 
 app_name = "dialogues"
 _EDIT = "sites/<int:site_id>/dialogues/<int:dialogue_id>/edit/"
 urlpatterns = [
     path("", views.home, name="home"),
     path("sites/<int:site_id>/dialogues/", views.dialogue_list, name="list"),
+    path("sites/<int:site_id>/branding/", site_views.branding, name="branding"),
+    path("sites/<int:site_id>/settings/", site_views.site_settings, name="site_settings"),
+    path("sites/<int:site_id>/install/", site_views.install, name="install"),
     path("sites/<int:site_id>/dialogues/new/", views.new_dialogue, name="new"),
+    path("sites/<int:site_id>/members/", member_views.members, name="members"),
+    path(
+        "sites/<int:site_id>/members/<int:membership_id>/role/",
+        member_views.change_role,
+        name="member_role",
+    ),
+    path(
+        "sites/<int:site_id>/members/<int:membership_id>/remove/",
+        member_views.remove,
+        name="member_remove",
+    ),
+    path("sites/<int:site_id>/dialogues/order/", targeting_views.reorder, name="reorder"),
+    path(
+        "sites/<int:site_id>/dialogues/<int:dialogue_id>/preview/",
+        preview_views.preview_panel,
+        name="preview",
+    ),
+    path(
+        "sites/<int:site_id>/dialogues/<int:dialogue_id>/preview/frame/",
+        preview_views.preview_frame,
+        name="preview_frame",
+    ),
+    path(
+        "sites/<int:site_id>/dialogues/<int:dialogue_id>/targeting/",
+        targeting_views.targeting,
+        name="targeting",
+    ),
     path("sites/<int:site_id>/dialogues/<int:dialogue_id>/", views.dialogue_detail, name="detail"),
     path("sites/<int:site_id>/dialogues/<int:dialogue_id>/publish/", views.publish, name="publish"),
     path(
