@@ -74,7 +74,10 @@ _offers = _ShortCache()
 
 def site_for_key(public_key: str) -> Site | None:
     """The site with this public key (None if none), from the short per-process cache."""
-    return _sites.get(public_key, lambda: Site.objects.filter(public_key=public_key).first())
+    # The avatar (up to 256 KB) is served by its own route; sessions only need its version.
+    return _sites.get(
+        public_key, lambda: Site.objects.defer("avatar").filter(public_key=public_key).first()
+    )
 
 
 def version_flow_by_id(version_id: int) -> Flow:

@@ -257,3 +257,13 @@ def test_the_avatar_address_of_an_unknown_site_is_a_404_and_other_methods_are_re
     posted = client.post(f"/api/widget/v1/sites/{acme.public_key}/avatar", HTTP_ORIGIN=ACME_ORIGIN)
     assert posted.status_code == 405
     assert posted.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_memoised_site_does_not_carry_the_avatar_bytes(marketer_client, acme, memo_on):
+    from dialogues import selectors
+
+    marketer_client.post(url(acme), {**GOOD, "avatar": upload(image_bytes())})
+    site = selectors.site_for_key(acme.public_key)
+    # Every session reads this object; the image is read by the avatar route alone.
+    assert "avatar" in site.get_deferred_fields()
+    assert site.avatar_version == fresh(acme).avatar_version

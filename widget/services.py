@@ -21,6 +21,8 @@ from dialogues.selectors import (
     version_flow,
     version_flow_by_id,
 )
+from dialogues.targeting import VisitorFacts
+from marketo_sync.selectors import person_and_company
 from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
 
@@ -54,13 +56,21 @@ class Session:
 
 
 def start_visitor_session(
-    *, site: Site, visitor_key: str | None, visitor_state: str | None = None
+    *,
+    site: Site,
+    visitor_key: str | None,
+    visitor_state: str | None = None,
+    page_url: str = "",
 ) -> Session:
-    """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer.
+    """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer
+    on `page_url`: the highest-priority one whose targeting admits this page, this moment and
+    this visitor, and which they have not completed.
 
     No query for a new visitor (the Visitor row appears when they first act) nor for a returning
-    one who brings the state token we gave them; one indexed read for a returning visitor
-    without it (an old widget, cleared storage, a rotated SECRET_KEY).
+    one who brings the state token we gave them, unless a dialogue with audience conditions is
+    in the running: then one indexed read of the visitor, and two of their synced lead and
+    company when their email is known. A returning visitor without the token (an old widget,
+    cleared storage, a rotated SECRET_KEY) costs the visitor read.
     """
     returning = bool(visitor_key) and keys.is_visitor_key(visitor_key, site.pk)
     if not returning:
@@ -68,37 +78,66 @@ def start_visitor_session(
         # SECRET_KEY change without fallbacks): a new visitor, not an error.
         visitor_key = keys.new_visitor_key(site.pk)
     key_hash = keys.digest(visitor_key)
+    row: list[_VisitorRow] = []
+
+    def visitor_row() -> _VisitorRow:
+        if not row:
+            row.append(_visitor_row(site_id=site.pk, key_hash=key_hash) if returning else NEW)
+        return row[0]
+
     completed: set[int] | None = set() if not returning else None
     if completed is None and visitor_state:
         completed = keys.read_visitor_state(visitor_state, site.pk, key_hash)
     if completed is None:
-        completed = _completed_dialogue_ids(site_id=site.pk, key_hash=key_hash)
+        completed = visitor_row().completed
+
+    def visitor_facts() -> VisitorFacts:
+        told = visitor_row().attributes
+        person, company = person_and_company(told.get("email", ""))
+        # What the visitor told us is newer than the last sync: it wins.
+        return VisitorFacts(lead={**person, **told}, company=company, chat=told)
+
     # A dialogue the visitor completed is never shown to them again.
     return Session(
         visitor_key=visitor_key,
         visitor_state=keys.visitor_state_token(site.pk, key_hash, completed),
-        offer=dialogue_to_offer(site=site, excluded_dialogue_ids=completed),
+        offer=dialogue_to_offer(
+            site=site,
+            excluded_dialogue_ids=completed,
+            page_url=page_url,
+            visitor_facts=visitor_facts,
+        ),
     )
 
 
-def _completed_dialogue_ids(*, site_id: int, key_hash: str) -> set[int]:
-    """The dialogues the visitor with this key finished (empty for a visitor with no row yet).
+@dataclass(frozen=True)
+class _VisitorRow:
+    completed: set[int]
+    attributes: dict
 
-    Raw SQL because this runs on every returning visitor's page view, and compiling the
+
+NEW = _VisitorRow(completed=set(), attributes={})
+
+
+def _visitor_row(*, site_id: int, key_hash: str) -> _VisitorRow:
+    """The stored facts of the visitor with this key (NEW for a visitor with no row yet).
+
+    Raw SQL because this runs on returning visitors' page views, and compiling the
     equivalent queryset costs several times what PostgreSQL spends answering it (bench/).
     """
     table = connection.ops.quote_name(Visitor._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT completed_dialogue_ids FROM {table} WHERE site_id = %s AND key_hash = %s",  # noqa: S608 - the table name is ours
+            f"SELECT completed_dialogue_ids, attributes FROM {table}"  # noqa: S608 - our table
+            " WHERE site_id = %s AND key_hash = %s",
             [site_id, key_hash],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return set()
-    value = row[0]
+        found = cursor.fetchone()
+    if found is None:
+        return NEW
     # The backends hand JSON columns back as text (Django decodes them in JSONField).
-    return set(json.loads(value) if isinstance(value, str) else value)
+    completed, attributes = (json.loads(v) if isinstance(v, str) else v for v in found)
+    return _VisitorRow(completed=set(completed), attributes=attributes)
 
 
 def visitor_for_key(*, site: Site, visitor_key: str) -> Visitor | None:

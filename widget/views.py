@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
+from dialogues.models import Site
 from dialogues.selectors import site_for_key
 from dialogues.theme import Theme
 from widget import services
@@ -86,7 +87,10 @@ def theme_json(request, site) -> dict:
 @widget_api(methods=("POST",), body=SessionIn, scope="session")
 def sessions(request, site, data: SessionIn):
     session = services.start_visitor_session(
-        site=site, visitor_key=data.visitor_id, visitor_state=data.visitor_state
+        site=site,
+        visitor_key=data.visitor_id,
+        visitor_state=data.visitor_state,
+        page_url=data.page_url,
     )
     offer = session.offer
     return JsonResponse(
@@ -201,13 +205,18 @@ def avatar(request, site_key: str):
     site = site_for_key(site_key)
     if site is None:
         return error("unknown_site", "No site has this key.", 404)
-    if not site.avatar_version or not site.avatar:
+    if not site.avatar_version:
         return error("no_avatar", "This site has no avatar.", 404)
     etag = f'"{site.avatar_version}"'
     if request.META.get("HTTP_IF_NONE_MATCH") == etag:
         response = HttpResponse(status=304)
     else:
-        response = HttpResponse(bytes(site.avatar), content_type=site.avatar_content_type)
+        # Read here, not with the memoised site (site_for_key defers it): only this route needs
+        # the bytes.
+        image = Site.objects.filter(pk=site.pk).values_list("avatar", flat=True).first()
+        if not image:
+            return error("no_avatar", "This site has no avatar.", 404)
+        response = HttpResponse(bytes(image), content_type=site.avatar_content_type)
     response["ETag"] = etag
     if request.GET.get("v") == site.avatar_version:
         response["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -18,12 +18,18 @@
   // The server's signed note of the dialogues this visitor completed; sent back with sessions.
   var STATE_KEY = "dynchat:" + siteKey + ":state";
   var CONVERSATION_KEY = "dynchat:" + siteKey + ":conversation";
+  // When this browser first saw the site (for "time on site"), and the dialogues whose trigger
+  // it met.
+  var SINCE_KEY = "dynchat:" + siteKey + ":since";
+  var MET_KEY = "dynchat:" + siteKey + ":met";
   var IDENTITY_FIELDS = ["email", "firstName", "lastName", "phone", "company"];
   var EVENTS = "triggered engaged completed email_captured phone_captured goal_reached meeting_booked";
   var LABELS = { text: "Your answer", email: "Your email", phone: "Your phone number" };
 
   var listeners = {};
   var visitorId = load(VISITOR_KEY);
+  var since = load(SINCE_KEY);
+  if (typeof since !== "number" || since > Date.now()) save(SINCE_KEY, (since = Date.now()));
   var conversation = null; // {id, token, dialogue_id, open}: the open conversation, as stored
   var offer = null; // the dialogue the session offered, until it is started
   var theme = {};
@@ -511,14 +517,41 @@
         if (!conversation && data.dialogue) {
           offer = data.dialogue;
           buildUI();
-          setTimeout(function () {
+          whenTriggered(offer, function () {
             later(start);
-          }, ((offer.trigger && offer.trigger.seconds) || 0) * 1000);
+          });
         }
         return true;
       });
     })
     .catch(warn);
+
+  // The dialogue's behaviour trigger: time on the page, time on the site (since the first page
+  // view), or scroll depth. Met once, it fires at once on later pages, as in Marketo.
+  function whenTriggered(dialogue, fire) {
+    var trigger = dialogue.trigger || {};
+    var met = load(MET_KEY);
+    if (!Array.isArray(met)) met = [];
+    function go() {
+      if (met.indexOf(dialogue.id) < 0) save(MET_KEY, met.concat(dialogue.id).slice(-50));
+      fire();
+    }
+    if (met.indexOf(dialogue.id) >= 0) return go();
+    if (trigger.type === "scroll_depth") {
+      var check = function () {
+        var page = d.documentElement;
+        var seen = ((w.scrollY + w.innerHeight) / Math.max(page.scrollHeight, 1)) * 100;
+        if (seen + 0.5 < (trigger.percent || 0)) return;
+        w.removeEventListener("scroll", check);
+        go();
+      };
+      w.addEventListener("scroll", check, { passive: true });
+      return check();
+    }
+    var wait = (trigger.seconds || 0) * 1000;
+    if (trigger.type === "time_on_site") wait -= Date.now() - since;
+    setTimeout(go, Math.max(wait, 0));
+  }
 
   function warn(error) {
     console.warn("DynChat:", error);
