@@ -14,7 +14,9 @@ from dialogues.flow.cards import FlowInvalid, parse_flow
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dialogues.origins import origin_problem, privacy_url_problem
 from dialogues.starters import STARTERS
+from dialogues.targeting import parse_targeting
 from dialogues.theme import Theme
+from dialogues.trigger import Trigger
 from dialogues.validation import draft_problems
 
 
@@ -128,6 +130,99 @@ def add_member(*, site: Site, user, role: str) -> Membership:
     return membership
 
 
+@transaction.atomic
+def update_branding(
+    *, site_id: int, theme: dict, avatar: bytes | None = None, remove_avatar: bool = False
+) -> Site:
+    """Set the site's widget theme and, when given, its avatar (or remove it).
+
+    Raises pydantic.ValidationError for a bad theme and avatars.AvatarInvalid for a bad image,
+    before anything is written. The avatar's version changes with its bytes, so the widget's
+    next session points browsers at the new image.
+    """
+    site = Site.objects.select_for_update().get(pk=site_id)
+    site.theme = Theme.model_validate(theme).model_dump()
+    fields = ["theme"]
+    if avatar is not None:
+        site.avatar = avatar
+        site.avatar_content_type = avatar_content_type(avatar)
+        site.avatar_version = hashlib.sha256(avatar).hexdigest()[:16]
+        fields += ["avatar", "avatar_content_type", "avatar_version"]
+    elif remove_avatar:
+        site.avatar, site.avatar_content_type, site.avatar_version = None, "", ""
+        fields += ["avatar", "avatar_content_type", "avatar_version"]
+    site.save(update_fields=fields)
+    return site
+
+
+@transaction.atomic
+def update_site_settings(
+    *,
+    site_id: int,
+    allowed_origins: list[str],
+    chat_enabled: bool,
+    blocked_email_domains: list[str],
+    privacy_url: str,
+) -> Site:
+    """Set who may embed the widget, whether it chats at all, the email domains its capture
+    cards refuse, and its privacy link. Raises ValueError (email_domains.DomainInvalid for a
+    domain) before anything is written. Domains are stored normalised (email_domains)."""
+    problems = [p for p in map(origin_problem, allowed_origins) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    if problem := privacy_url_problem(privacy_url):
+        raise ValueError(problem)
+    domains = normalise_domains(blocked_email_domains)
+    site = Site.objects.select_for_update().get(pk=site_id)
+    site.allowed_origins = list(dict.fromkeys(o.rstrip("/") for o in allowed_origins))
+    site.chat_enabled = chat_enabled
+    site.blocked_email_domains = domains
+    site.privacy_url = privacy_url
+    site.save(
+        update_fields=["allowed_origins", "chat_enabled", "blocked_email_domains", "privacy_url"]
+    )
+    return site
+
+
+@transaction.atomic
+def update_targeting(*, dialogue_id: int, targeting: dict, trigger: dict) -> Dialogue:
+    """Store who sees the dialogue, where, when, and after which behaviour. Takes effect for
+    new sessions at once (within WIDGET_CACHE_SECONDS), without republishing the flow.
+    Raises pydantic's ValidationError, changing nothing, when either is invalid."""
+    targeting = parse_targeting(targeting).model_dump(mode="json", exclude_defaults=True)
+    trigger = Trigger.model_validate(trigger).model_dump(mode="json")
+    dialogue = Dialogue.objects.select_for_update().get(pk=dialogue_id)
+    dialogue.targeting = targeting
+    dialogue.trigger = trigger
+    dialogue.save(update_fields=["targeting", "trigger", "updated_at"])
+    return dialogue
+
+
+@transaction.atomic
+def reorder_priorities(*, site: Site, dialogue_ids: list[int]) -> None:
+    """Give the site's dialogues priorities in the order of `dialogue_ids`, first highest.
+
+    The ids must be exactly the site's non-archived dialogues (the list as the marketer sees
+    it); anything else raises ValueError and changes nothing, so a stale page cannot reorder
+    dialogues it did not show. Archived dialogues keep their priority."""
+    dialogues = {
+        d.pk: d
+        for d in Dialogue.objects.select_for_update()
+        .filter(site=site)
+        .exclude(status=Dialogue.Status.ARCHIVED)
+    }
+    if len(set(dialogue_ids)) != len(dialogue_ids) or set(dialogue_ids) != set(dialogues):
+        raise ValueError("the order must list each of the site's dialogues once")
+    changed = []
+    for rank, dialogue_id in enumerate(dialogue_ids):
+        dialogue = dialogues[dialogue_id]
+        priority = len(dialogue_ids) - rank
+        if dialogue.priority != priority:
+            dialogue.priority = priority
+            changed.append(dialogue)
+    Dialogue.objects.bulk_update(changed, ["priority"])
+
+
 # --- The flow editor: each change to a draft card, under a lock on the dialogue row ------------
 
 
@@ -196,55 +291,62 @@ def set_start_card(*, dialogue_id: int, card_id: str) -> None:
     _change_draft(dialogue_id, lambda flow: (edits.set_start(flow, card_id=card_id), None))
 
 
-@transaction.atomic
-def update_branding(
-    *, site_id: int, theme: dict, avatar: bytes | None = None, remove_avatar: bool = False
-) -> Site:
-    """Set the site's widget theme and, when given, its avatar (or remove it).
-
-    Raises pydantic.ValidationError for a bad theme and avatars.AvatarInvalid for a bad image,
-    before anything is written. The avatar's version changes with its bytes, so the widget's
-    next session points browsers at the new image.
-    """
-    site = Site.objects.select_for_update().get(pk=site_id)
-    site.theme = Theme.model_validate(theme).model_dump()
-    fields = ["theme"]
-    if avatar is not None:
-        site.avatar = avatar
-        site.avatar_content_type = avatar_content_type(avatar)
-        site.avatar_version = hashlib.sha256(avatar).hexdigest()[:16]
-        fields += ["avatar", "avatar_content_type", "avatar_version"]
-    elif remove_avatar:
-        site.avatar, site.avatar_content_type, site.avatar_version = None, "", ""
-        fields += ["avatar", "avatar_content_type", "avatar_version"]
-    site.save(update_fields=fields)
-    return site
+class MembershipRefused(ValueError):
+    """A membership change that would leave the site without a marketing admin, or repeat one."""
 
 
 @transaction.atomic
-def update_site_settings(
-    *,
-    site_id: int,
-    allowed_origins: list[str],
-    chat_enabled: bool,
-    blocked_email_domains: list[str],
-    privacy_url: str,
-) -> Site:
-    """Set who may embed the widget, whether it chats at all, the email domains its capture
-    cards refuse, and its privacy link. Raises ValueError (email_domains.DomainInvalid for a
-    domain) before anything is written. Domains are stored normalised (email_domains)."""
-    problems = [p for p in map(origin_problem, allowed_origins) if p]
-    if problems:
-        raise ValueError("; ".join(problems))
-    if problem := privacy_url_problem(privacy_url):
-        raise ValueError(problem)
-    domains = normalise_domains(blocked_email_domains)
-    site = Site.objects.select_for_update().get(pk=site_id)
-    site.allowed_origins = list(dict.fromkeys(o.rstrip("/") for o in allowed_origins))
-    site.chat_enabled = chat_enabled
-    site.blocked_email_domains = domains
-    site.privacy_url = privacy_url
-    site.save(
-        update_fields=["allowed_origins", "chat_enabled", "blocked_email_domains", "privacy_url"]
-    )
-    return site
+def invite_member(*, site: Site, email: str, role: str) -> tuple[Membership, bool]:
+    """Give the person with this email a role on `site`, creating their account (without a
+    password: they choose it through a set-password link) when there is none.
+
+    Returns the membership and whether the account is new. Raises MembershipRefused when they
+    already belong to the site."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    created = user is None
+    if created:
+        user = User.objects.create_user(username=email, email=email)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    elif Membership.objects.filter(site=site, user=user).exists():
+        raise MembershipRefused(f"{email} already belongs to {site.name}.")
+    return Membership.objects.create(site=site, user=user, role=role), created
+
+
+def _site_memberships_locked(site: Site) -> dict[int, Membership]:
+    # Every membership of the site, locked, so that two admins demoting each other at the same
+    # moment cannot both succeed and leave the site without one.
+    return {m.pk: m for m in Membership.objects.select_for_update().filter(site=site)}
+
+
+@transaction.atomic
+def change_member_role(*, site: Site, membership_id: int, role: str) -> Membership:
+    """Change a member's role. Raises Membership.DoesNotExist for another site's membership and
+    MembershipRefused when the site would be left without a marketing admin."""
+    memberships = _site_memberships_locked(site)
+    membership = memberships.get(membership_id)
+    if membership is None:
+        raise Membership.DoesNotExist
+    admins = [m for m in memberships.values() if m.role == Membership.Role.ADMIN]
+    if admins == [membership] and role != Membership.Role.ADMIN:
+        raise MembershipRefused("A site needs at least one marketing admin.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, site: Site, membership_id: int) -> None:
+    """Take a member off the site (their account stays). Same refusals as change_member_role."""
+    memberships = _site_memberships_locked(site)
+    membership = memberships.get(membership_id)
+    if membership is None:
+        raise Membership.DoesNotExist
+    admins = [m for m in memberships.values() if m.role == Membership.Role.ADMIN]
+    if admins == [membership]:
+        raise MembershipRefused("A site needs at least one marketing admin.")
+    membership.delete()

@@ -56,9 +56,18 @@ def _render_list(request, site, form):
     if status not in Dialogue.Status.values:
         status = ""
     query = request.GET.get("q", "").strip()[:100]
+    dialogues = selectors.dialogue_list(site, status=status, query=query)
+    # Priorities are reordered on the whole list only, never on a filtered part of it.
+    reorderable = not status and not query and len(dialogues) > 1
+    if reorderable:
+        ids = [dialogue.pk for dialogue in dialogues]
+        for index, dialogue in enumerate(dialogues):
+            dialogue.order_up = _moved(ids, index, index - 1)
+            dialogue.order_down = _moved(ids, index, index + 1)
     context = {
         "site": site,
-        "dialogues": selectors.dialogue_list(site, status=status, query=query),
+        "dialogues": dialogues,
+        "reorderable": reorderable,
         "status": status,
         "query": query,
         "statuses": Dialogue.Status.choices,
@@ -68,6 +77,15 @@ def _render_list(request, site, form):
     if request.htmx:
         return render(request, "dialogues/_dialogue_table.html", context)
     return render(request, "dialogues/dialogue_list.html", context)
+
+
+def _moved(ids: list[int], index: int, to: int) -> list[int] | None:
+    """The order with the item at `index` moved to `to`; None when it cannot move there."""
+    if not 0 <= to < len(ids):
+        return None
+    order = list(ids)
+    order.insert(to, order.pop(index))
+    return order
 
 
 @require_POST
