@@ -145,3 +145,28 @@ def test_a_scroll_depth_trigger_waits_for_the_scroll_then_fires_at_once_on_later
     visitor.visit(again=True)
     visitor.sees_the_dialogue(first_words(demo_dialogue))
     assert visitor.page.evaluate("window.scrollY") == 0
+
+
+def test_dragging_a_row_of_the_dialogue_list_changes_which_dialogue_wins(
+    marketer, live_server, demo_site, demo_dialogue
+):
+    from dialogues import services
+    from dialogues.models import Dialogue
+
+    services.create_dialogue(site=demo_site, name="Spring campaign", starter="blank")
+    services.create_dialogue(site=demo_site, name="Pricing help", starter="blank")
+    marketer.goto(f"{live_server.url}/sites/{demo_site.pk}/dialogues/")
+    rows = marketer.locator("#dialogue-table tbody tr")
+    names = rows.locator("td:nth-child(2)")
+    expect(names).to_have_text([demo_dialogue.name, "Spring campaign", "Pricing help"])
+
+    rows.nth(2).drag_to(rows.nth(0), target_position={"x": 5, "y": 2})
+    expect(names).to_have_text(["Pricing help", demo_dialogue.name, "Spring campaign"])
+    # The table was re-read from the server: the priorities shown are the stored ones.
+    expect(rows.locator("td.priority")).to_have_text(["3", "2", "1"])
+    stored = Dialogue.objects.filter(site=demo_site).order_by("-priority")
+    assert [d.name for d in stored] == ["Pricing help", demo_dialogue.name, "Spring campaign"]
+
+    # The arrows do the same without dragging.
+    marketer.get_by_role("button", name=f"Move {demo_dialogue.name} down").click()
+    expect(names).to_have_text(["Pricing help", "Spring campaign", demo_dialogue.name])
