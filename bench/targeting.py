@@ -265,20 +265,9 @@ def measure(site, visitors: list[str], samples: int) -> dict:
     results = {}
 
     def facts_for(key):
-        # The same loader start_visitor_session builds, for the targeting step on its own.
-        session_row = services._visitor_row(site_id=site.pk, key_hash=keys.digest(key))
-        from dialogues.targeting import VisitorFacts
-        from marketo_sync.selectors import person_and_company
-
-        def load():
-            person, company = person_and_company(session_row.attributes.get("email", ""))
-            return VisitorFacts(
-                lead={**person, **session_row.attributes},
-                company=company,
-                chat=session_row.attributes,
-            )
-
-        return load
+        # What start_visitor_session does for a returning visitor: their row, then the loader.
+        row = services._visitor_row(site_id=site.pk, key_hash=keys.digest(key))
+        return lambda: services.visitor_facts(row.attributes)
 
     cold = time.perf_counter()
     offer = selectors.dialogue_to_offer(site=site, excluded_dialogue_ids=set(), page_url=PAGE_URL)

@@ -66,9 +66,14 @@ def open_preview(key: str) -> Preview:
         user = get_user_model().objects.get(pk=data["u"], is_active=True)
         site_id = Dialogue.objects.values_list("site_id", flat=True).get(pk=data["d"])
         site, dialogue = dialogue_for(user, site_id, data["d"])
-    except (signing.BadSignature, KeyError, TypeError, Http404, Dialogue.DoesNotExist) as exc:
-        raise PreviewDenied from exc
-    except get_user_model().DoesNotExist as exc:
+    except (
+        signing.BadSignature,
+        KeyError,
+        TypeError,
+        Http404,
+        Dialogue.DoesNotExist,
+        get_user_model().DoesNotExist,
+    ) as exc:
         raise PreviewDenied from exc
     return Preview(key=key, site=site, dialogue=dialogue, flow=runnable_flow(dialogue))
 

@@ -23,23 +23,27 @@ from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
 from widget.decorators import error, parse_body
 from widget.schemas import AnswerIn, ConversationIn, IdentifyIn, SessionIn
-from widget.views import prompt_json, theme_json
+from widget.views import bearer_token, prompt_json, theme_json
 
 
 @login_required
 def preview_panel(request, site_id, dialogue_id):
     """The draft running in a panel beside its problems, if any; Restart starts it afresh."""
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
-    problems = []
-    try:
-        preview.runnable_flow(dialogue)
-    except preview.DraftInvalid as invalid:
-        problems = invalid.problems
     return render(
         request,
         "dialogues/preview.html",
-        {"site": site, "dialogue": dialogue, "problems": problems},
+        {"site": site, "dialogue": dialogue, "problems": _draft_problems(dialogue)},
     )
+
+
+def _draft_problems(dialogue) -> list:
+    """What stops the draft from running in the preview (empty: it runs)."""
+    try:
+        preview.runnable_flow(dialogue)
+    except preview.DraftInvalid as invalid:
+        return invalid.problems
+    return []
 
 
 @login_required
@@ -48,11 +52,7 @@ def preview_panel(request, site_id, dialogue_id):
 def preview_frame(request, site_id, dialogue_id):
     """A blank stand-in for the customer's page, with the widget running the draft."""
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
-    problems = []
-    try:
-        preview.runnable_flow(dialogue)
-    except preview.DraftInvalid as invalid:
-        problems = invalid.problems
+    problems = _draft_problems(dialogue)
     # The widget appends /api/widget/v1/sites/<key>/... to this, as it does to its own origin.
     api_root = request.build_absolute_uri(get_script_prefix() + "preview")
     return render(
@@ -99,11 +99,6 @@ def preview_api(*, methods: tuple[str, ...], body=None):
     return decorator
 
 
-def _bearer(request) -> str | None:
-    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 def _step(conversation_id: str, outcome: engine.Outcome) -> dict:
     return {
         "conversation_id": conversation_id,
@@ -146,7 +141,7 @@ def conversations(request, opened: preview.Preview, data: ConversationIn):
 def conversation_detail(request, opened: preview.Preview, conversation_id: str):
     try:
         current = preview.conversation(
-            opened, conversation_id=conversation_id, token=_bearer(request)
+            opened, conversation_id=conversation_id, token=bearer_token(request)
         )
     except preview.ConversationGone:
         return error("conversation_not_found", "No such conversation in this preview.", 404)
@@ -168,7 +163,7 @@ def answers(request, opened: preview.Preview, conversation_id: str, data: Answer
         current, outcome = preview.answer(
             opened,
             conversation_id=conversation_id,
-            token=_bearer(request),
+            token=bearer_token(request),
             card_id=data.card_id,
             step=data.step,
             value=data.value,

@@ -91,12 +91,6 @@ def start_visitor_session(
     if completed is None:
         completed = visitor_row().completed
 
-    def visitor_facts() -> VisitorFacts:
-        told = visitor_row().attributes
-        person, company = person_and_company(told.get("email", ""))
-        # What the visitor told us is newer than the last sync: it wins.
-        return VisitorFacts(lead={**person, **told}, company=company, chat=told)
-
     # A dialogue the visitor completed is never shown to them again.
     return Session(
         visitor_key=visitor_key,
@@ -105,9 +99,17 @@ def start_visitor_session(
             site=site,
             excluded_dialogue_ids=completed,
             page_url=page_url,
-            visitor_facts=visitor_facts,
+            visitor_facts=lambda: visitor_facts(visitor_row().attributes),
         ),
     )
+
+
+def visitor_facts(told: dict) -> VisitorFacts:
+    """What targeting knows of a visitor who told the chat `told`: their synced lead and its
+    company when their email is known (two indexed reads), overlaid with what they told us,
+    which is newer than the last sync."""
+    person, company = person_and_company(told.get("email", ""))
+    return VisitorFacts(lead={**person, **told}, company=company, chat=told)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def _step_json(step: services.Step) -> dict:
     return data
 
 
-def _bearer_token(request) -> str | None:
+def bearer_token(request) -> str | None:
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -138,7 +138,7 @@ def answers(request, site, conversation_id: str, data: AnswerIn):
         step = services.answer_conversation(
             site=site,
             conversation_id=conversation_id,
-            token=_bearer_token(request),
+            token=bearer_token(request),
             card_id=data.card_id,
             step=data.step,
             value=data.value,
@@ -163,7 +163,7 @@ def answers(request, site, conversation_id: str, data: AnswerIn):
 def conversation_detail(request, site, conversation_id: str):
     try:
         conversation = services.authorised_conversation(
-            site=site, conversation_id=conversation_id, token=_bearer_token(request)
+            site=site, conversation_id=conversation_id, token=bearer_token(request)
         )
     except services.ConversationDenied as exc:
         return _denied(exc)
