@@ -222,3 +222,45 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MARKETO_INCREMENTAL_MINUTES * 60,
     },
 }
+
+# Calendars (calendars/). Agents connect Google or Microsoft 365 through OAuth; every provider
+# address is a setting so tests (and air-gapped installs) can point them elsewhere.
+# Fernet keys for the stored OAuth tokens, newest first (see calendars/crypto.py for rotation).
+CALENDAR_TOKEN_KEYS = env_list("CALENDAR_TOKEN_KEYS")
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
+GOOGLE_AUTH_URI = env_url(
+    "GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/auth", schemes=("http", "https")
+)
+GOOGLE_TOKEN_URI = env_url(
+    "GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token", schemes=("http", "https")
+)
+GOOGLE_USERINFO_URI = env_url(
+    "GOOGLE_USERINFO_URI",
+    "https://openidconnect.googleapis.com/v1/userinfo",
+    schemes=("http", "https"),
+)
+GOOGLE_REVOKE_URI = env_url(
+    "GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke", schemes=("http", "https")
+)
+# The Calendar API's root (google-api-python-client's api_endpoint).
+GOOGLE_CALENDAR_API = env_url(
+    "GOOGLE_CALENDAR_API", "https://www.googleapis.com/", schemes=("http", "https")
+)
+MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID")
+MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET")
+# "common" takes work and personal accounts; "organizations" only work and school ones.
+MICROSOFT_AUTHORITY = env_url(
+    "MICROSOFT_AUTHORITY", "https://login.microsoftonline.com/common", schemes=("http", "https")
+)
+MICROSOFT_GRAPH_API = env_url(
+    "MICROSOFT_GRAPH_API", "https://graph.microsoft.com/v1.0", schemes=("http", "https")
+).rstrip("/")
+# A CA bundle to trust for the Microsoft sign-in (tests run a TLS fake); empty: the system's.
+MICROSOFT_CA_BUNDLE = env_str("MICROSOFT_CA_BUNDLE")
+CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
+# Busy times read from a provider are reused this long for the slots shown to visitors; a
+# booking always re-reads them live.
+CALENDAR_BUSY_CACHE_SECONDS = env_int("CALENDAR_BUSY_CACHE_SECONDS", 120, minimum=0)
+# How long the calendar event task keeps retrying a provider before the meeting is marked failed.
+CALENDAR_EVENT_MAX_RETRIES = env_int("CALENDAR_EVENT_MAX_RETRIES", 6, minimum=0)
