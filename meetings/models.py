@@ -104,7 +104,9 @@ class Meeting(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="meeting_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="meeting_ends_after_start"
+            ),
             # No agent can have two booked meetings that overlap, whatever races the code loses.
             PostgresExclusionConstraint(
                 name="no_overlapping_meetings_per_agent",
