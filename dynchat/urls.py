@@ -26,4 +26,6 @@ urlpatterns = [
     path("api/widget/v1/", include("widget.urls")),
     path("preview/", include("dialogues.preview_urls")),
     path("marketo/", include("marketo_sync.urls")),
+    path("calendar/", include("calendars.urls")),
+    path("", include("meetings.urls")),
 ]
