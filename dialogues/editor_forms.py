@@ -216,8 +216,25 @@ class GoalForm(_TargetsMixin, forms.Form):
     target_fields = ("next",)
 
 
-class BookingForm(forms.Form):
+class BookingForm(_TargetsMixin, forms.Form):
     text = _text_field()
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=30,
+        initial=7,
+        label="Days shown",
+        help_text="How many days with free times the visitor sees at once.",
+        error_messages={"required": "Say how many days to show (1 to 30)."},
+    )
+    next = forms.CharField(required=False, label="After booking")
+    skip_label = forms.CharField(
+        required=False,
+        max_length=80,
+        label="Button for visitors no time suits",
+        help_text="Leave empty to offer no way around booking.",
+    )
+    skip_next = forms.CharField(required=False, label="When no time suits")
+    target_fields = ("next", "skip_next")
 
 
 class EndForm(forms.Form):
@@ -365,7 +382,13 @@ class CardForm:
             card["default_next"] = data["default_next"] or None
         if self.type == "goal":
             card["name"] = data["name"]
-        if self.type in ("message", "capture", "goal"):
+        if self.type == "booking":
+            card.update(
+                days=data["days"],
+                skip_label=data["skip_label"],
+                skip_next=data["skip_next"] or None,
+            )
+        if self.type in ("message", "capture", "goal", "booking"):
             card["next"] = data["next"] or None
         return card
 
@@ -415,7 +438,8 @@ def _value_text(value) -> str:
 
 def _initial(card: dict) -> dict:
     """Initial values of every form of the card, read tolerantly (a draft may be partial)."""
-    main = {key: card.get(key) for key in ("text", "next", "name", "default_next")}
+    keys = ("text", "next", "name", "default_next", "days", "skip_label", "skip_next")
+    main = {key: card.get(key) for key in keys}
     main = {key: value for key, value in main.items() if value is not None}
     if card.get("type") == "capture":
         attribute = str(card.get("attribute") or "")
@@ -452,6 +476,8 @@ def _posted_card(form: CardForm) -> dict:
     data = form.data or {}
     card = {"id": form.card_id, "type": form.type}
     for key in ("text", "next", "name", "default_next", "input_type", "placeholder"):
+        card[key] = data.get(key, "")
+    for key in ("days", "skip_label", "skip_next"):
         card[key] = data.get(key, "")
     attribute = data.get("attribute", "")
     if attribute == "custom":

@@ -22,7 +22,7 @@ from dialogues import services
 from dialogues.access import dialogue_for
 from dialogues.editor_forms import CARD_TYPE_LABELS, OPERATOR_LABELS, CardForm
 from dialogues.flow import edits
-from dialogues.flow.cards import CARD_TYPES, STANDARD_ATTRIBUTES, FlowInvalid
+from dialogues.flow.cards import CARD_TYPES, INPUT_TYPES, STANDARD_ATTRIBUTES, FlowInvalid
 from dialogues.flow.checks import problems_by_card
 from dialogues.validation import draft_problems
 
@@ -275,9 +275,21 @@ def _describe(card: dict) -> dict:
         exits.append(("Otherwise", card.get("default_next")))
     if kind == "goal":
         details.append(f"Goal reached: {card.get('name') or '(no name yet)'}")
-    if kind in ("booking", "end"):
-        details.append("Ends the conversation" + (" with a booking" if kind == "booking" else ""))
-    return {"says": card.get("text", ""), "details": details, "exits": exits}
+    if kind == "booking":
+        details.append(f"Offers meeting times over the next {card.get('days', 7)} days")
+        exits.append(("After booking", card.get("next")))
+        if card.get("skip_label"):
+            exits.append((f"\u201c{card['skip_label']}\u201d", card.get("skip_next")))
+    if kind == "end":
+        details.append("Ends the conversation")
+    # A booking may be the last card: after it (or its skip) the conversation just ends.
+    no_target = "the end of the conversation" if kind == "booking" else "nowhere yet"
+    return {
+        "says": card.get("text", ""),
+        "details": details,
+        "exits": exits,
+        "no_target": no_target,
+    }
 
 
 def _condition_text(condition: dict) -> str:
@@ -290,5 +302,5 @@ def _condition_text(condition: dict) -> str:
 
 def _subject_suggestions(cards: list[dict]) -> list[str]:
     """Fields a branch condition can test, offered as suggestions (not a limit)."""
-    answers = [f"answer.{c['id']}" for c in cards if c.get("type") in ("question", "capture")]
+    answers = [f"answer.{c['id']}" for c in cards if c.get("type") in INPUT_TYPES]
     return [*(f"lead.{name}" for name in STANDARD_ATTRIBUTES), *answers]

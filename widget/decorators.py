@@ -135,6 +135,16 @@ def widget_api(
     return decorator
 
 
+def parse_query(request, model: type[BaseModel]):
+    """The query string as `model`, or the error response saying which parameter is wrong."""
+    if any(len(values) > 1 for values in request.GET.lists()):
+        return error("invalid_query", "Give each query parameter once.", 400)
+    try:
+        return model.model_validate(request.GET.dict())
+    except ValidationError as exc:
+        return _validation_error(exc)
+
+
 def parse_body(request, model: type[BaseModel]):
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -85,6 +85,7 @@ class ConversationEvent(models.Model):
         COMPLETED = "completed"
         GOAL_REACHED = "goal_reached"
         FIELD_CAPTURED = "field_captured"
+        MEETING_BOOKED = "meeting_booked"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")

@@ -1,6 +1,7 @@
 """Request bodies of the widget API. Strict: wrong types are refused, never coerced, and
 unknown fields are errors, so a client bug shows up at once."""
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -67,3 +68,34 @@ class IdentifyIn(Body):
     lastName: ShortText | None = None
     phone: Annotated[str, AfterValidator(_phone)] | None = None
     company: ShortText | None = None
+
+
+def _aware_datetime(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-11-23T09:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError("must say its offset from UTC, e.g. 2026-11-23T09:00:00Z")
+    return moment
+
+
+CardId = Annotated[str, Field(min_length=1, max_length=40)]
+# Checked against the zone database by the service (calendars.display.zone_named).
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SlotsQuery(BaseModel):
+    # From the query string, where everything is text: numbers are read, not refused.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    card_id: CardId
+    step: Annotated[int, Field(ge=1)]
+    time_zone: TimeZoneName
+
+
+class BookingIn(Body):
+    card_id: CardId
+    step: Annotated[int, Field(ge=1)]
+    start: Annotated[str, Field(max_length=40), AfterValidator(_aware_datetime)]
+    time_zone: TimeZoneName

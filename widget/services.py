@@ -234,8 +234,8 @@ def start_conversation(
     if outcome.state.done:
         # Finishing at once records the completion on the visitor: take its row lock first.
         conversation.visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
-    _record(conversation, outcome, events, answer=None, now=now)
-    return Step(conversation, outcome, events, _state_if_done(conversation, outcome)), token
+    record_step(conversation, outcome, events, answer=None, now=now)
+    return Step(conversation, outcome, events, state_if_done(conversation, outcome)), token
 
 
 @transaction.atomic
@@ -262,13 +262,13 @@ def answer_conversation(
     events = list(outcome.events)
     if conversation.engaged_at is None:
         events.insert(0, engine.Event(Kind.ENGAGED, card_id))
-    _record(
+    record_step(
         conversation, outcome, events, answer=(card_id, outcome.answer_text), now=timezone.now()
     )
-    return Step(conversation, outcome, events, _state_if_done(conversation, outcome))
+    return Step(conversation, outcome, events, state_if_done(conversation, outcome))
 
 
-def _state_if_done(conversation: Conversation, outcome: engine.Outcome) -> str | None:
+def state_if_done(conversation: Conversation, outcome: engine.Outcome) -> str | None:
     """The visitor's new state token once a completion is recorded on their (locked) row."""
     if not outcome.state.done:
         return None
@@ -278,8 +278,11 @@ def _state_if_done(conversation: Conversation, outcome: engine.Outcome) -> str |
     )
 
 
-def _record(conversation, outcome, events, *, answer, now) -> None:
-    """Store the transcript lines, events, captured fields and new state of one step."""
+def record_step(conversation, outcome, events, *, answer, now) -> None:
+    """Store the transcript lines, events, captured fields and new state of one step.
+
+    The caller holds the conversation's row lock (and its visitor's, when the step completes
+    the conversation or captures a field) inside its transaction."""
     entries = []
     seq = conversation.transcript_length
     if answer is not None:

@@ -17,6 +17,16 @@ urlpatterns = [
         views.answers,
         name="answers",
     ),
+    path(
+        "sites/<str:site_key>/conversations/<str:conversation_id>/slots",
+        views.slots,
+        name="slots",
+    ),
+    path(
+        "sites/<str:site_key>/conversations/<str:conversation_id>/bookings",
+        views.bookings,
+        name="bookings",
+    ),
     path("sites/<str:site_key>/visitors/identify", views.identify, name="identify"),
     path("sites/<str:site_key>/avatar", views.avatar, name="avatar"),
 ]

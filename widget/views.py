@@ -1,20 +1,23 @@
 """The public widget API, /api/widget/v1/. Described in widget/openapi.json."""
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from calendars.display import day_label, time_label, zone_named
 from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
 from dialogues.models import Site
 from dialogues.selectors import site_for_key
 from dialogues.theme import Theme
+from meetings import services as meetings
 from widget import services
-from widget.decorators import error, widget_api
-from widget.schemas import AnswerIn, ConversationIn, IdentifyIn, SessionIn
+from widget.decorators import error, parse_query, widget_api
+from widget.schemas import AnswerIn, BookingIn, ConversationIn, IdentifyIn, SessionIn, SlotsQuery
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
@@ -25,6 +28,8 @@ def prompt_json(prompt: engine.Prompt | None) -> dict | None:
     data = {"card_id": prompt.card_id, "step": prompt.step, "kind": prompt.kind}
     if prompt.kind == "choice":
         data["choices"] = [{"label": c.label, "value": c.value} for c in prompt.choices]
+    elif prompt.kind == "booking":
+        data["skip_label"] = prompt.skip_label
     else:
         data["placeholder"] = prompt.placeholder
     return data
@@ -40,6 +45,8 @@ def _step_json(step: services.Step) -> dict:
             public["input_type"] = event.data["input_type"]
         elif event.kind == "goal_reached":
             public["goal"] = event.data["goal"]
+        elif event.kind == "meeting_booked":
+            public["start"] = event.data["start"]
         events.append(public)
     data = {
         "conversation_id": str(step.conversation.pk),
@@ -150,12 +157,7 @@ def answers(request, site, conversation_id: str, data: AnswerIn):
     except engine.ConversationOver:
         return error("conversation_over", "This conversation has ended.", 409)
     except engine.NotCurrentCard:
-        return error(
-            "not_current_card",
-            "This answer is not for the question being asked (already answered, or out of date).",
-            409,
-            "card_id",
-        )
+        return _not_current_card()
     return JsonResponse({**_step_json(step), "answer": {"text": step.outcome.answer_text}})
 
 
@@ -181,6 +183,109 @@ def conversation_detail(request, site, conversation_id: str):
             "prompt": prompt_json(engine.current_prompt(flow, state)),
             "done": state.done,
         }
+    )
+
+
+def _not_current_card() -> JsonResponse:
+    return error(
+        "not_current_card",
+        "This answer is not for the question being asked (already answered, or out of date).",
+        409,
+        "card_id",
+    )
+
+
+def _unknown_time_zone() -> JsonResponse:
+    return error(
+        "invalid_field", "time_zone: not a time zone name such as Europe/Paris.", 400, "time_zone"
+    )
+
+
+def offered_days_json(offer: meetings.OfferedDays) -> dict:
+    zone = zone_named(offer.time_zone)
+    return {
+        "time_zone": offer.time_zone,
+        "meeting_minutes": offer.meeting_minutes,
+        "days": [
+            {
+                "date": day.isoformat(),
+                "label": day_label(day),
+                "slots": [
+                    {"start": _iso(start), "label": time_label(start, zone)} for start in starts
+                ],
+            }
+            for day, starts in offer.days
+        ],
+    }
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@widget_api(methods=("GET",))
+def slots(request, site, conversation_id: str):
+    query = parse_query(request, SlotsQuery)
+    if isinstance(query, JsonResponse):
+        return query
+    try:
+        conversation = services.authorised_conversation(
+            site=site, conversation_id=conversation_id, token=bearer_token(request)
+        )
+        card = meetings.booking_card(conversation, card_id=query.card_id, step=query.step)
+        offer = meetings.offered_days(site=site, card=card, time_zone=query.time_zone)
+    except services.ConversationDenied as exc:
+        return _denied(exc)
+    except engine.ConversationOver:
+        return error("conversation_over", "This conversation has ended.", 409)
+    except engine.NotCurrentCard:
+        return _not_current_card()
+    except meetings.InvalidTimeZone:
+        return _unknown_time_zone()
+    response = JsonResponse(offered_days_json(offer))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@widget_api(methods=("POST",), body=BookingIn)
+def bookings(request, site, conversation_id: str, data: BookingIn):
+    try:
+        booked = meetings.book_meeting(
+            site=site,
+            conversation_id=conversation_id,
+            token=bearer_token(request),
+            card_id=data.card_id,
+            step=data.step,
+            start=data.start,
+            time_zone=data.time_zone,
+        )
+    except services.ConversationDenied as exc:
+        return _denied(exc)
+    except engine.ConversationOver:
+        return error("conversation_over", "This conversation has ended.", 409)
+    except engine.NotCurrentCard:
+        return _not_current_card()
+    except meetings.InvalidTimeZone:
+        return _unknown_time_zone()
+    except meetings.EmailRequired:
+        return error("email_required", "We need your email address before booking a meeting.", 422)
+    except meetings.SlotTaken:
+        return error(
+            "slot_taken", "Sorry, that time was just taken. Please pick another one.", 409, "start"
+        )
+    meeting = booked.meeting
+    return JsonResponse(
+        {
+            **_step_json(booked.step),
+            "answer": {"text": booked.label},
+            "meeting": {
+                "start": _iso(meeting.start),
+                "end": _iso(meeting.end),
+                "label": booked.label,
+                "agent_name": meeting.agent_name,
+            },
+        },
+        status=201,
     )
 
 

@@ -166,9 +166,22 @@ class GoalCard(_Card):
 
 
 class BookingCard(_SaysText):
-    """Meeting booking. Until calendars exist it says its text and ends the flow."""
+    """Meeting booking: the free times of the site's agents, in the visitor's time zone.
+
+    The visitor picks a time and confirms; the flow goes on at `next` (or ends). With a
+    `skip_label`, a visitor for whom no time works can say so and goes on at `skip_next` (or the
+    conversation ends). `{{answer.<id>}}` reads the booked time afterwards.
+    """
 
     type: Literal["booking"]
+    # How many days with free times the visitor is shown at once.
+    days: Annotated[int, Field(ge=1, le=30)] = 7
+    skip_label: Annotated[str, Field(max_length=80)] = "None of these times work for me"
+    next: str | None = None
+    skip_next: str | None = None
+
+    def next_ids(self) -> list[str]:
+        return [card_id for card_id in (self.next, self.skip_next) if card_id]
 
 
 class EndCard(_Card):

@@ -25,6 +25,7 @@ from dialogues.flow.cards import (
     parse_flow,
 )
 from dialogues.flow.graph import (
+    INPUT_TYPES,
     TERMINAL_TYPES,
     FlowProblem,
     cards_of,
@@ -97,9 +98,7 @@ class _Checks:
         self.known = {
             "lead": set(STANDARD_ATTRIBUTES) | captured | person_fields,
             "company": company_fields,
-            "answer": {
-                card["id"] for _, card in self.cards if card.get("type") in ("question", "capture")
-            },
+            "answer": {card["id"] for _, card in self.cards if card.get("type") in INPUT_TYPES},
         }
         self.problems: list[FlowProblem] = []
         # Schema errors at these places are replaced by a clearer problem of our own.

@@ -44,7 +44,7 @@ NEW_CARDS = {
         "default_next": None,
     },
     "goal": {"name": "", "next": None},
-    "booking": {"text": ""},
+    "booking": {"text": "", "days": 7, "skip_label": "None of these times work for me"},
     "end": {"text": ""},
 }
 # Cards with one way out, which a card added after them takes over.

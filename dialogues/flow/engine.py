@@ -72,11 +72,13 @@ class Prompt:
     kind: str  # "choice" | "text" | "email" | "phone"
     choices: tuple[Choice, ...] = ()
     placeholder: str = ""
+    skip_label: str = ""  # booking: the answer that declines every time offered ("" = none)
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something reporting and Marketo care about: field_captured, goal_reached, completed."""
+    """Something reporting and Marketo care about: field_captured, goal_reached,
+    meeting_booked, completed."""
 
     kind: str
     card_id: str
@@ -96,6 +98,10 @@ class Outcome:
     events: list[Event]
     state: State
     answer_text: str = ""  # how the visitor's answer reads in the transcript (a choice's label)
+
+
+# The answer to a booking card that declines every time offered.
+SKIP = "skip"
 
 
 class FlowError(RuntimeError):
@@ -132,16 +138,18 @@ def answer(
     InvalidAnswer (the card's own validation, or an email capture at one of the site's
     `blocked_email_domains`: the same prompt stays open).
     """
-    if state.done:
-        raise ConversationOver("the conversation has ended")
-    if card_id != state.waiting_on or step != state.step:
-        raise NotCurrentCard(
-            f"the conversation waits on card {state.waiting_on!r}, step {state.step}"
-        )
+    card = waiting_card(flow, state, card_id=card_id, step=step)
     lead, company = lead or {}, company or {}
-    card = flow.card(card_id)
     if not isinstance(value, str):
         raise InvalidAnswer("invalid_type", "The answer must be text.")
+    if isinstance(card, BookingCard):
+        # A time is booked through book(); the only answer a booking card takes is "skip".
+        if value != SKIP or not card.skip_label:
+            raise InvalidAnswer("pick_a_time", "Please pick one of the times offered.")
+        outcome = _advance(
+            flow, _answered(state, card.id, SKIP), card.skip_next, lead=lead, company=company
+        )
+        return replace(outcome, answer_text=card.skip_label)
 
     events: list[Event] = []
     captured = dict(state.captured)
@@ -164,9 +172,50 @@ def answer(
     else:  # pragma: no cover - waiting_on only ever names an input card
         raise FlowError(f"card {card_id!r} does not take answers")
 
-    answered = replace(state, answers={**state.answers, card.id: stored}, captured=captured)
+    answered = replace(_answered(state, card.id, stored), captured=captured)
     outcome = _advance(flow, answered, next_id, lead=lead, company=company)
     return replace(outcome, events=events + outcome.events, answer_text=shown)
+
+
+def book(
+    flow: Flow,
+    state: State,
+    *,
+    card_id: str,
+    step: int,
+    label: str,
+    meeting: dict,
+    lead: dict | None = None,
+    company: dict | None = None,
+) -> Outcome:
+    """Record a meeting the caller has booked for the booking card the conversation waits on,
+    then run on from the card's `next`. `label` is how the time reads to the visitor (it
+    becomes the answer, so {{answer.<card id>}} says it); `meeting` goes into the
+    meeting_booked event. Raises ConversationOver or NotCurrentCard, like answer()."""
+    card = waiting_card(flow, state, card_id=card_id, step=step)
+    if not isinstance(card, BookingCard):
+        raise NotCurrentCard(f"card {card_id!r} does not book meetings")
+    outcome = _advance(
+        flow, _answered(state, card.id, label), card.next, lead=lead or {}, company=company or {}
+    )
+    booked = Event("meeting_booked", card.id, dict(meeting))
+    return replace(outcome, events=[booked, *outcome.events], answer_text=label)
+
+
+def waiting_card(flow: Flow, state: State, *, card_id: str, step: int):
+    """The card the conversation waits on, if that is `card_id` at `step`; raises
+    ConversationOver or NotCurrentCard otherwise."""
+    if state.done:
+        raise ConversationOver("the conversation has ended")
+    if card_id != state.waiting_on or step != state.step:
+        raise NotCurrentCard(
+            f"the conversation waits on card {state.waiting_on!r}, step {state.step}"
+        )
+    return flow.card(card_id)
+
+
+def _answered(state: State, card_id: str, stored: str) -> State:
+    return replace(state, answers={**state.answers, card_id: stored})
 
 
 def _clean_capture(card: CaptureCard, value: str, blocked_email_domains: Collection[str]) -> str:
@@ -220,11 +269,11 @@ def _advance(
             and _known(known_lead, card.lead_field)
         ):
             card_id = card.next
-        elif isinstance(card, (QuestionCard, CaptureCard)):
+        elif isinstance(card, (QuestionCard, CaptureCard, BookingCard)):
             say(card.id, card.text)
             state = replace(state, waiting_on=card.id, step=state.step + 1)
             return Outcome(messages, _prompt(card, state.step), events, state)
-        elif isinstance(card, (BookingCard, EndCard)):
+        elif isinstance(card, EndCard):
             say(card.id, card.text)
             card_id = None
     raise FlowError(f"flow ran through {MAX_CARDS_PER_ADVANCE} cards without waiting for input")
@@ -236,7 +285,9 @@ def _known(lead: dict, field: str) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def _prompt(card: QuestionCard | CaptureCard, step: int) -> Prompt:
+def _prompt(card: QuestionCard | CaptureCard | BookingCard, step: int) -> Prompt:
+    if isinstance(card, BookingCard):
+        return Prompt(card.id, step, "booking", skip_label=card.skip_label)
     if isinstance(card, QuestionCard):
         choices = tuple(Choice(c.label, c.value) for c in card.choices)
         return Prompt(card.id, step, "choice", choices=choices)
@@ -248,6 +299,6 @@ def current_prompt(flow: Flow, state: State) -> Prompt | None:
     if state.done or state.waiting_on is None:
         return None
     card = flow.card(state.waiting_on)
-    if not isinstance(card, (QuestionCard, CaptureCard)):  # pragma: no cover - see answer()
+    if not isinstance(card, (QuestionCard, CaptureCard, BookingCard)):  # pragma: no cover
         raise FlowError(f"card {card.id!r} does not take answers")
     return _prompt(card, state.step)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 # Cards that stop and wait for the visitor; the others run straight through.
-INPUT_TYPES = ("question", "capture")
+INPUT_TYPES = ("question", "capture", "booking")
 # Cards after which a conversation is meant to stop; every other card must lead somewhere.
 TERMINAL_TYPES = ("booking", "end")
 
@@ -69,6 +69,11 @@ def edges_of(index: int, card: dict) -> list[Edge]:
             )
             for n, choice in enumerate(choices)
             if isinstance(choice, dict)
+        ]
+    if kind == "booking":
+        return [
+            Edge(f"{where}.next", "after booking", _target(card.get("next"))),
+            Edge(f"{where}.skip_next", "no time suits", _target(card.get("skip_next"))),
         ]
     if kind == "branch":
         rules = card.get("rules") if isinstance(card.get("rules"), list) else []
