@@ -79,7 +79,15 @@ EVERY_CARD_FLOW = {
             ],
             "default_next": "bye",
         },
-        {"id": "book", "type": "booking", "text": "Our team will reach out to book a time."},
+        {
+            "id": "book",
+            "type": "booking",
+            "text": "Pick a time with our team.",
+            "skip_label": "None of these times work",
+            "next": "booked",
+            "skip_next": "bye",
+        },
+        {"id": "booked", "type": "end", "text": "See you on {{answer.book}}."},
         {"id": "bye", "type": "end", "text": "Thanks, talk soon."},
     ],
 }

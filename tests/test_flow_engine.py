@@ -558,15 +558,88 @@ def test_it_branches_on_an_earlier_answer(choice, ending):
 # --- ends -------------------------------------------------------------------------------------
 
 
-def test_it_ends_the_conversation_at_a_booking_card_with_its_message():
-    flow = flow_of({"id": "book", "type": "booking", "text": "We will email you times."})
+def test_it_waits_at_a_booking_card_with_a_booking_prompt():
+    flow = flow_of({"id": "book", "type": "booking", "text": "Pick a time."})
 
     outcome = engine.start(flow)
 
-    assert said(outcome) == ["We will email you times."]
-    assert outcome.prompt is None
+    assert said(outcome) == ["Pick a time."]
+    assert outcome.prompt == engine.Prompt(
+        "book", 1, "booking", skip_label="None of these times work for me"
+    )
+    assert outcome.state.done is False
+    assert engine.current_prompt(flow, outcome.state) == outcome.prompt
+
+
+def test_a_booked_meeting_becomes_the_answer_and_the_flow_goes_on():
+    flow = flow_of(
+        {"id": "book", "type": "booking", "text": "Pick a time.", "next": "thanks"},
+        end("thanks", "See you {{answer.book}}!"),
+    )
+    waiting = engine.start(flow)
+
+    outcome = engine.book(
+        flow,
+        waiting.state,
+        card_id="book",
+        step=1,
+        label="Monday, 23 November at 9:00 AM (Europe/Paris)",
+        meeting={"meeting_id": "m1", "start": "2026-11-23T08:00:00+00:00"},
+    )
+
+    assert outcome.answer_text == "Monday, 23 November at 9:00 AM (Europe/Paris)"
+    assert said(outcome) == ["See you Monday, 23 November at 9:00 AM (Europe/Paris)!"]
+    assert outcome.events[0] == engine.Event(
+        "meeting_booked", "book", {"meeting_id": "m1", "start": "2026-11-23T08:00:00+00:00"}
+    )
+    assert kinds(outcome) == ["meeting_booked", "completed"]
     assert outcome.state.done is True
+
+
+def test_a_visitor_no_time_suits_goes_on_at_the_skip_card():
+    flow = flow_of(
+        {
+            "id": "book",
+            "type": "booking",
+            "text": "Pick a time.",
+            "skip_label": "Email me instead",
+            "skip_next": "later",
+        },
+        end("later", "We will email you."),
+    )
+
+    outcome = reply(flow, engine.start(flow), "skip")
+
+    assert outcome.answer_text == "Email me instead"
+    assert said(outcome) == ["We will email you."]
     assert kinds(outcome) == ["completed"]
+
+
+@pytest.mark.parametrize(("skip_label", "value"), [("", "skip"), ("Not now", "monday 9am")])
+def test_a_booking_card_takes_no_typed_answer_and_no_skip_it_does_not_offer(skip_label, value):
+    flow = flow_of(
+        {"id": "book", "type": "booking", "text": "Pick a time.", "skip_label": skip_label}
+    )
+    waiting = engine.start(flow)
+
+    with pytest.raises(InvalidAnswer) as refused:
+        reply(flow, waiting, value)
+
+    assert refused.value.code == "pick_a_time"
+
+
+def test_only_the_waiting_booking_card_at_its_step_can_book():
+    flow = flow_of(
+        question("ask", choices=[{"label": "Go", "value": "go", "next": "book"}]),
+        {"id": "book", "type": "booking", "text": "Pick a time."},
+    )
+    asking = engine.start(flow)
+
+    with pytest.raises(engine.NotCurrentCard):
+        engine.book(flow, asking.state, card_id="ask", step=1, label="x", meeting={})
+    waiting = reply(flow, asking, "go")
+    with pytest.raises(engine.NotCurrentCard):
+        engine.book(flow, waiting.state, card_id="book", step=1, label="x", meeting={})
 
 
 @pytest.mark.parametrize(("text", "expected"), [("Thanks!", ["Thanks!"]), (None, []), ("", [])])
@@ -728,7 +801,7 @@ def test_it_has_no_prompt_for_a_finished_or_unstarted_conversation():
         ),
         pytest.param(
             {},
-            ["yes", "Ann", "ann@BigCo.com", "415 555 2671"],
+            ["yes", "Ann", "ann@BigCo.com", "415 555 2671", "skip"],
             [
                 "Hi there!",
                 "Want a demo?",
@@ -739,10 +812,12 @@ def test_it_has_no_prompt_for_a_finished_or_unstarted_conversation():
                 ("ann@bigco.com",),
                 "Your phone?",
                 ("+14155552671",),
-                "Our team will reach out to book a time.",
+                "Pick a time with our team.",
+                ("None of these times work",),
+                "Thanks, talk soon.",
             ],
             ["field_captured", "field_captured", "goal_reached", "field_captured", "completed"],
-            id="big-company-books",
+            id="big-company-is-offered-a-booking-and-skips",
         ),
         pytest.param(
             {},
@@ -764,7 +839,7 @@ def test_it_has_no_prompt_for_a_finished_or_unstarted_conversation():
         ),
         pytest.param(
             {"firstName": "Maya"},
-            ["yes", "maya@bigco.com", "4155552671"],
+            ["yes", "maya@bigco.com", "4155552671", "skip"],
             [
                 "Hi Maya!",
                 "Want a demo?",
@@ -773,7 +848,9 @@ def test_it_has_no_prompt_for_a_finished_or_unstarted_conversation():
                 ("maya@bigco.com",),
                 "Your phone?",
                 ("+14155552671",),
-                "Our team will reach out to book a time.",
+                "Pick a time with our team.",
+                ("None of these times work",),
+                "Thanks, talk soon.",
             ],
             ["field_captured", "goal_reached", "field_captured", "completed"],
             id="known-name-is-skipped",
@@ -828,7 +905,7 @@ def test_it_keeps_asking_along_a_path_until_each_answer_is_valid():
             reply(EVERY_CARD, outcome, bad)
     outcome = reply(EVERY_CARD, outcome, "+14155552671")
 
-    assert said(outcome) == ["Our team will reach out to book a time."]
+    assert said(outcome) == ["Pick a time with our team."]
     assert outcome.state.answers == {
         "want": "yes",
         "name": "Ann",

@@ -177,4 +177,6 @@ def test_it_describes_the_conversation_token_as_a_bearer_scheme(document):
     assert secured == {
         ("/sites/{site_key}/conversations/{conversation_id}", "get"),
         ("/sites/{site_key}/conversations/{conversation_id}/answers", "post"),
+        ("/sites/{site_key}/conversations/{conversation_id}/slots", "get"),
+        ("/sites/{site_key}/conversations/{conversation_id}/bookings", "post"),
     }

@@ -86,6 +86,8 @@ def test_a_whole_conversation_runs_the_draft_and_records_nothing(client, maya, a
     _, step = preview.answer(step, "Ana", token)
     _, step = preview.answer(step, "ana@bigco.com", token)
     _, step = preview.answer(step, "+33 1 23 45 67 89", token)
+    assert step["prompt"]["kind"] == "booking"
+    _, step = preview.answer(step, "skip", token)
     assert step["done"] is True
     assert step["events"] == []
     detail = client.get(

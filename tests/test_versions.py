@@ -49,9 +49,8 @@ def test_it_finishes_a_conversation_on_the_version_it_started_on(acme_widget, ac
     conversation = answer(acme_widget, conversation, "ann@bigco.com")
     conversation = answer(acme_widget, conversation, "+1 415 555 2671")
 
-    assert conversation["messages"] == [
-        {"card_id": "book", "text": "Our team will reach out to book a time."}
-    ]
+    assert conversation["messages"] == [{"card_id": "book", "text": "Pick a time with our team."}]
+    conversation = answer(acme_widget, conversation, "skip")
     assert conversation["done"] is True
     shown = acme_widget.get(
         f"/conversations/{conversation['conversation_id']}", token=conversation["token"]

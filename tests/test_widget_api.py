@@ -756,7 +756,7 @@ def test_it_tells_the_page_what_happened_without_the_captured_values(acme_widget
 
 
 def test_it_keeps_the_transcript_in_the_order_it_was_said(acme_widget, conversation):
-    walk(acme_widget, conversation, "yes", "Ann", "ann@bigco.com", "+1 415 555 2671")
+    walk(acme_widget, conversation, "yes", "Ann", "ann@bigco.com", "+1 415 555 2671", "skip")
 
     entries = TranscriptEntry.objects.filter(conversation_id=conversation["conversation_id"])
     assert list(entries.values_list("seq", "author", "card_id", "text")) == [
@@ -769,7 +769,9 @@ def test_it_keeps_the_transcript_in_the_order_it_was_said(acme_widget, conversat
         (6, "visitor", "email", "ann@bigco.com"),
         (7, "bot", "phone", "Your phone?"),
         (8, "visitor", "phone", "+14155552671"),
-        (9, "bot", "book", "Our team will reach out to book a time."),
+        (9, "bot", "book", "Pick a time with our team."),
+        (10, "visitor", "book", "None of these times work"),
+        (11, "bot", "bye", "Thanks, talk soon."),
     ]
 
 
@@ -777,7 +779,7 @@ def test_it_records_each_event_once_stamped_with_dialogue_version_page_and_time(
     acme_widget, acme_dialogue, conversation
 ):
     started = timezone.now()
-    walk(acme_widget, conversation, "yes", "Ann", "ann@bigco.com", "+1 415 555 2671")
+    walk(acme_widget, conversation, "yes", "Ann", "ann@bigco.com", "+1 415 555 2671", "skip")
 
     events = ConversationEvent.objects.filter(
         conversation_id=conversation["conversation_id"]
@@ -1091,7 +1093,7 @@ def test_it_remembers_what_a_visitor_told_one_dialogue_in_the_next(acme_widget, 
     make_published_dialogue(acme, name="Welcome back", flow=WELCOME_BACK_FLOW, priority=1)
     visitor_id = acme_widget.start_session()["visitor_id"]
     conversation = acme_widget.start_conversation(first, visitor_id=visitor_id)
-    walk(acme_widget, conversation, "yes", "Ann", "Ann@BigCo.com", "+1 415 555 2671")
+    walk(acme_widget, conversation, "yes", "Ann", "Ann@BigCo.com", "+1 415 555 2671", "skip")
 
     visitor = Visitor.objects.get()
     assert visitor.attributes == {
