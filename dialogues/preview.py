@@ -19,7 +19,7 @@ from django.http import Http404
 
 from dialogues.access import dialogue_for
 from dialogues.flow import engine
-from dialogues.flow.cards import Flow, FlowInvalid, FlowProblem, parse_flow
+from dialogues.flow.cards import BookingCard, Flow, FlowInvalid, FlowProblem, parse_flow
 from dialogues.models import Dialogue, Site
 from dialogues.validation import draft_problems
 from widget import keys
@@ -172,6 +172,43 @@ def answer(
     current.transcript.append(
         {"author": "visitor", "card_id": card_id, "text": outcome.answer_text}
     )
+    current.transcript.extend(_bot(m) for m in outcome.messages)
+    current.state = outcome.state
+    _store(preview, current)
+    return current, outcome
+
+
+def booking_card(preview: Preview, current: PreviewConversation, *, card_id: str, step: int):
+    """The booking card the preview conversation waits on (NotCurrentCard otherwise)."""
+    card = engine.waiting_card(preview.flow, current.state, card_id=card_id, step=step)
+    if not isinstance(card, BookingCard):
+        raise engine.NotCurrentCard(f"card {card_id!r} does not book meetings")
+    return card
+
+
+def book(
+    preview: Preview,
+    *,
+    conversation_id: str,
+    token: str | None,
+    card_id: str,
+    step: int,
+    label: str,
+) -> tuple[PreviewConversation, engine.Outcome]:
+    """Go on as if the meeting at `label` were booked: the flow runs on from the booking card's
+    `next`, and no meeting is stored, no calendar touched and nobody emailed."""
+    current = conversation(preview, conversation_id=conversation_id, token=token)
+    booking_card(preview, current, card_id=card_id, step=step)
+    outcome = engine.book(
+        preview.flow,
+        current.state,
+        card_id=card_id,
+        step=step,
+        label=label,
+        meeting={},
+        lead=current.lead,
+    )
+    current.transcript.append({"author": "visitor", "card_id": card_id, "text": label})
     current.transcript.extend(_bot(m) for m in outcome.messages)
     current.state = outcome.state
     _store(preview, current)

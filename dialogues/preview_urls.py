@@ -18,5 +18,15 @@ urlpatterns = [
         views.answers,
         name="answers",
     ),
+    path(
+        "api/widget/v1/sites/<str:key>/conversations/<str:conversation_id>/slots",
+        views.slots,
+        name="slots",
+    ),
+    path(
+        "api/widget/v1/sites/<str:key>/conversations/<str:conversation_id>/bookings",
+        views.bookings,
+        name="bookings",
+    ),
     path("api/widget/v1/sites/<str:key>/visitors/identify", views.identify, name="identify"),
 ]

@@ -17,13 +17,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 
+from calendars.display import when_label, zone_named
 from dialogues import preview
 from dialogues.access import dialogue_for
 from dialogues.flow import engine
 from dialogues.flow.inputs import InvalidAnswer
-from widget.decorators import error, parse_body
-from widget.schemas import AnswerIn, ConversationIn, IdentifyIn, SessionIn
-from widget.views import bearer_token, prompt_json, theme_json
+from meetings import services as meetings
+from widget.decorators import error, parse_body, parse_query
+from widget.schemas import AnswerIn, BookingIn, ConversationIn, IdentifyIn, SessionIn, SlotsQuery
+from widget.views import bearer_token, offered_days_json, prompt_json, theme_json
 
 
 @login_required
@@ -169,14 +171,89 @@ def answers(request, opened: preview.Preview, conversation_id: str, data: Answer
             value=data.value,
         )
     except preview.ConversationGone:
-        return error("conversation_not_found", "No such conversation in this preview.", 404)
+        return _gone()
     except InvalidAnswer as exc:
         return error(exc.code, exc.message, 422, exc.field)
     except engine.ConversationOver:
         return error("conversation_over", "This conversation has ended.", 409)
     except engine.NotCurrentCard:
-        return error("not_current_card", "This answer is not for the current question.", 409)
+        return _not_current()
     return JsonResponse({**_step(current.id, outcome), "answer": {"text": outcome.answer_text}})
+
+
+def _gone() -> JsonResponse:
+    return error("conversation_not_found", "No such conversation in this preview.", 404)
+
+
+def _not_current() -> JsonResponse:
+    return error("not_current_card", "This answer is not for the current question.", 409)
+
+
+def _bad_zone() -> JsonResponse:
+    return error(
+        "invalid_field", "time_zone: not a time zone name such as Europe/Paris.", 400, "time_zone"
+    )
+
+
+@preview_api(methods=("GET",))
+def slots(request, opened: preview.Preview, conversation_id: str):
+    """The site's real free times: the marketer sees what visitors would be offered now."""
+    query = parse_query(request, SlotsQuery)
+    if isinstance(query, JsonResponse):
+        return query
+    try:
+        current = preview.conversation(
+            opened, conversation_id=conversation_id, token=bearer_token(request)
+        )
+        card = preview.booking_card(opened, current, card_id=query.card_id, step=query.step)
+        offer = meetings.offered_days(site=opened.site, card=card, time_zone=query.time_zone)
+    except preview.ConversationGone:
+        return _gone()
+    except engine.ConversationOver:
+        return error("conversation_over", "This conversation has ended.", 409)
+    except engine.NotCurrentCard:
+        return _not_current()
+    except meetings.InvalidTimeZone:
+        return _bad_zone()
+    return JsonResponse(offered_days_json(offer))
+
+
+@preview_api(methods=("POST",), body=BookingIn)
+def bookings(request, opened: preview.Preview, conversation_id: str, data: BookingIn):
+    """Runs on as if booked; nothing is stored (see preview.book)."""
+    zone = zone_named(data.time_zone)
+    if zone is None:
+        return _bad_zone()
+    label = when_label(data.start, zone)
+    try:
+        current, outcome = preview.book(
+            opened,
+            conversation_id=conversation_id,
+            token=bearer_token(request),
+            card_id=data.card_id,
+            step=data.step,
+            label=label,
+        )
+    except preview.ConversationGone:
+        return _gone()
+    except engine.ConversationOver:
+        return error("conversation_over", "This conversation has ended.", 409)
+    except engine.NotCurrentCard:
+        return _not_current()
+    return JsonResponse(
+        {
+            **_step(current.id, outcome),
+            "answer": {"text": label},
+            # No agent is chosen in a preview, so the meeting has no length: end is its start.
+            "meeting": {
+                "start": data.start.isoformat(),
+                "end": data.start.isoformat(),
+                "label": label,
+                "agent_name": "(preview: nobody is booked)",
+            },
+        },
+        status=201,
+    )
 
 
 @preview_api(methods=("POST",), body=IdentifyIn)
