@@ -17,7 +17,7 @@ A time nobody can take any more raises SlotTaken and leaves nothing behind.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -123,7 +123,7 @@ def book_meeting(
 
     from calendars import availability  # TEMP-LAZY: the module lands in a parallel change
 
-    start = start.astimezone(timezone.UTC)
+    start = start.astimezone(UTC)
     candidates = availability.offered_slots(site, now=now).get(start, [])
     lengths = dict(
         Availability.objects.filter(user_id__in=candidates).values_list(

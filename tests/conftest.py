@@ -278,3 +278,40 @@ def marketo_client(marketo_settings):
     yield client
     client.limiter.reset()
     client.close()
+
+
+# --- agents and meetings ----------------------------------------------------------------------
+
+ALL_WEEK = {str(day): [["00:00", "23:30"]] for day in range(1, 8)}
+
+
+def make_agent(site, username, *, provider="builtin", first_name="", **availability):
+    """A sales agent on `site` with a calendar and hours (all week, 0:00-23:30 UTC, 30-minute
+    meetings, one hour's notice unless overridden)."""
+    from calendars.models import Availability
+    from calendars.services import save_connection
+
+    user = _user(username)
+    user.first_name = first_name or username.capitalize()
+    user.last_name = "Agent"
+    user.save(update_fields=["first_name", "last_name"])
+    Membership.objects.create(user=user, site=site, role=Membership.Role.AGENT)
+    save_connection(user, provider, account_email=user.email)
+    Availability.objects.create(
+        user=user,
+        **{
+            "time_zone": "UTC",
+            "weekly_hours": ALL_WEEK,
+            "meeting_minutes": 30,
+            "minimum_notice_minutes": 60,
+            "booking_horizon_days": 14,
+            **availability,
+        },
+    )
+    return user
+
+
+@pytest.fixture
+def alex(acme):
+    """Acme's sales agent, on the built-in calendar."""
+    return make_agent(acme, "alex")

@@ -137,7 +137,7 @@ def widget_api(
 
 def parse_query(request, model: type[BaseModel]):
     """The query string as `model`, or the error response saying which parameter is wrong."""
-    if any(len(values) > 1 for values in request.GET.lists()):
+    if any(len(values) > 1 for _, values in request.GET.lists()):
         return error("invalid_query", "Give each query parameter once.", 400)
     try:
         return model.model_validate(request.GET.dict())
