@@ -13,7 +13,7 @@ from django.core.cache import cache
 
 from calendars.models import CalendarConnection
 from calendars.providers import provider
-from calendars.providers.base import CalendarError, Interval, NeedsReconnect
+from calendars.providers.base import CalendarError, Interval
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,8 @@ def busy_times(
             return [Interval(*pair) for pair in cached]
     try:
         intervals = provider(connection.provider).busy(connection.pk, start, end)
-    except NeedsReconnect as exc:
-        from calendars.services import mark_needs_reconnect
-
-        mark_needs_reconnect(connection.pk, str(exc))
-        return None
     except CalendarError as exc:
+        # NeedsReconnect included: the provider has marked the connection already.
         log.warning("busy times of calendar %s unknown: %s", connection.pk, exc)
         return None
     if settings.CALENDAR_BUSY_CACHE_SECONDS:

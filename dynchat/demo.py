@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from calendars.models import Availability, CalendarConnection
+from calendars.services import save_connection
 from dialogues import services
 from dialogues.models import Dialogue, Membership, Site
 from dynchat.views import DEMO_SITE_NAME
@@ -103,11 +105,40 @@ DEMO_FLOW = {
         {
             "id": "book",
             "type": "booking",
-            "text": "Our sales team will email you a few times for a demo shortly.",
+            "text": "Pick a time for a 30-minute demo with our team.",
+            "days": 5,
+            "skip_label": "None of these times work",
+            "next": "booked",
+            "skip_next": "ask-notes",
+        },
+        {
+            "id": "booked",
+            "type": "end",
+            "text": "You're booked for {{answer.book}}. Your invitation is on its way.",
         },
         {"id": "goodbye", "type": "end", "text": "Enjoy looking around. I'm here if you need me."},
     ],
 }
+
+
+# Sales agents on the built-in calendar (no Google or Microsoft account needed), in two zones, so
+# visitors see times from both; they log in with DEMO_PASSWORD to see their calendar page.
+DEMO_AGENTS = (
+    {
+        "username": "sam",
+        "first_name": "Sam",
+        "last_name": "Rivera",
+        "time_zone": "America/New_York",
+        "weekly_hours": {str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(1, 6)},
+    },
+    {
+        "username": "priya",
+        "first_name": "Priya",
+        "last_name": "Shah",
+        "time_zone": "Europe/London",
+        "weekly_hours": {str(d): [["08:30", "12:30"], ["13:30", "16:30"]] for d in range(1, 7)},
+    },
+)
 
 
 def demo_origins() -> list[str]:
@@ -141,6 +172,9 @@ def seed_demo() -> Site:
         site.save(update_fields=["allowed_origins"])
         services.add_member(site=site, user=user, role=Membership.Role.ADMIN)
 
+    for agent in DEMO_AGENTS:
+        _seed_agent(site, **agent)
+
     dialogue, created = Dialogue.objects.get_or_create(
         site=site, name=DEMO_DIALOGUE_NAME, defaults={"flow": DEMO_FLOW, "priority": 10}
     )
@@ -150,3 +184,27 @@ def seed_demo() -> Site:
         dialogue.save(update_fields=["flow"])
         services.publish_dialogue(dialogue_id=dialogue.pk, user=user)
     return site
+
+
+def _seed_agent(site: Site, *, username, first_name, last_name, time_zone, weekly_hours) -> None:
+    agent, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.com"}
+    )
+    agent.first_name, agent.last_name = first_name, last_name
+    agent.set_password(DEMO_PASSWORD)
+    agent.save()
+    services.add_member(site=site, user=agent, role=Membership.Role.AGENT)
+    if not CalendarConnection.objects.filter(user=agent).exists():
+        save_connection(agent, CalendarConnection.Provider.BUILTIN, account_email=agent.email)
+    Availability.objects.update_or_create(
+        user=agent,
+        defaults={
+            "time_zone": time_zone,
+            "weekly_hours": weekly_hours,
+            "date_overrides": {},
+            "meeting_minutes": 30,
+            "buffer_after_minutes": 10,
+            "minimum_notice_minutes": 4 * 60,
+            "booking_horizon_days": 21,
+        },
+    )

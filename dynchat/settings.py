@@ -250,8 +250,9 @@ GOOGLE_CALENDAR_API = env_url(
 MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID")
 MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET")
 # "common" takes work and personal accounts; "organizations" only work and school ones.
+# MSAL only talks to https:// authorities.
 MICROSOFT_AUTHORITY = env_url(
-    "MICROSOFT_AUTHORITY", "https://login.microsoftonline.com/common", schemes=("http", "https")
+    "MICROSOFT_AUTHORITY", "https://login.microsoftonline.com/common", schemes=("https",)
 )
 MICROSOFT_GRAPH_API = env_url(
     "MICROSOFT_GRAPH_API", "https://graph.microsoft.com/v1.0", schemes=("http", "https")

@@ -225,7 +225,9 @@ def test_it_seeds_the_demo_once_however_often_it_runs(client, db, capsys):
     assert DialogueVersion.objects.filter(dialogue=dialogue).count() == 1
     assert dialogue.current_version.number == 1
     assert get_user_model().objects.filter(username=demo.DEMO_USERNAME).count() == 1
-    assert Membership.objects.filter(site=site).count() == 1
+    assert Membership.objects.filter(site=site, role=Membership.Role.ADMIN).count() == 1
+    agents = Membership.objects.filter(site=site, role=Membership.Role.AGENT)
+    assert sorted(agents.values_list("user__username", flat=True)) == ["priya", "sam"]
     assert client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
     printed = capsys.readouterr().out
     assert printed.count("DynChat demo is ready.") == 2

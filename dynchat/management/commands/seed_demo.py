@@ -18,6 +18,9 @@ class Command(BaseCommand):
                     f"  Demo host page (the widget on a customer page): {root}/demo/",
                     f"  Marketer UI:  {root}/   (admin: {root}/admin/)",
                     f"  Demo login:   {demo.DEMO_USERNAME} / {demo.DEMO_PASSWORD}",
+                    "  Sales agents: "
+                    + ", ".join(a["username"] for a in demo.DEMO_AGENTS)
+                    + f" (same password; their calendar page: {root}/calendar/)",
                     f"  Site key:     {site.public_key}",
                     "",
                 ]
