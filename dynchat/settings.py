@@ -243,7 +243,7 @@ GOOGLE_USERINFO_URI = env_url(
 GOOGLE_REVOKE_URI = env_url(
     "GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke", schemes=("http", "https")
 )
-# The Calendar API's root (google-api-python-client's api_endpoint).
+# Google's API root; the provider adds calendar/v3/ (what google-api-python-client calls rootUrl).
 GOOGLE_CALENDAR_API = env_url(
     "GOOGLE_CALENDAR_API", "https://www.googleapis.com/", schemes=("http", "https")
 )

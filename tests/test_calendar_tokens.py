@@ -1,0 +1,64 @@
+"""OAuth tokens are encrypted at rest, and the key can be rotated without losing any."""
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from calendars import crypto
+from calendars.models import CalendarConnection
+from calendars.services import save_connection
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+def raw_refresh_token(user) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT refresh_token FROM calendars_calendarconnection WHERE user_id = %s", [user.pk]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def connected(maya, settings):
+    settings.CALENDAR_TOKEN_KEYS = [OLD]
+    save_connection(maya, "google", account_email="maya@example.com", refresh_token="1//refresh")
+    return maya
+
+
+def test_the_refresh_token_is_stored_encrypted_and_read_back_plain(connected):
+    stored = raw_refresh_token(connected)
+
+    assert "1//refresh" not in stored
+    assert Fernet(OLD.encode()).decrypt(stored.encode()) == b"1//refresh"
+    assert CalendarConnection.objects.get(user=connected).refresh_token == "1//refresh"
+
+
+def test_a_new_key_in_front_still_reads_tokens_written_with_the_old_one(connected, settings):
+    settings.CALENDAR_TOKEN_KEYS = [NEW, OLD]
+
+    assert CalendarConnection.objects.get(user=connected).refresh_token == "1//refresh"
+
+
+def test_rotation_re_encrypts_every_token_so_the_old_key_can_go(connected, settings, capsys):
+    settings.CALENDAR_TOKEN_KEYS = [NEW, OLD]
+
+    call_command("rotate_calendar_keys")
+
+    assert "Re-encrypted 1 rows" in capsys.readouterr().out
+    settings.CALENDAR_TOKEN_KEYS = [NEW]
+    assert CalendarConnection.objects.get(user=connected).refresh_token == "1//refresh"
+    assert Fernet(NEW.encode()).decrypt(raw_refresh_token(connected).encode()) == b"1//refresh"
+
+
+def test_rotation_stops_without_changing_anything_when_a_key_is_missing(connected, settings):
+    before = raw_refresh_token(connected)
+    settings.CALENDAR_TOKEN_KEYS = [NEW]  # the old key dropped too early
+
+    with pytest.raises(CommandError, match="Keep the old key"):
+        call_command("rotate_calendar_keys")
+
+    assert raw_refresh_token(connected) == before
+    with pytest.raises(crypto.UnreadableSecret):
+        CalendarConnection.objects.get(user=connected)
