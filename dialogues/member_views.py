@@ -60,9 +60,15 @@ def members(request, site_id):
                 messages.success(request, text)
                 return redirect("dialogues:members", site.pk)
         status = 400
-    team = (
-        Membership.objects.filter(site=site).select_related("user").order_by("role", "user__email")
+    # Agents' calendars come in the same query (a user has at most one), for the Calendar column.
+    team = list(
+        Membership.objects.filter(site=site)
+        .select_related("user", "user__calendar_connection")
+        .order_by("role", "user__email")
     )
+    for membership in team:
+        # None when the agent has no calendar (the reverse one-to-one raises AttributeError).
+        membership.calendar = getattr(membership.user, "calendar_connection", None)
     return render(
         request,
         "dialogues/members.html",

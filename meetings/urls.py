@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from meetings import views
 
 app_name = "meetings"
-urlpatterns = []
+urlpatterns = [
+    path("sites/<int:site_id>/invitation/", views.invitation, name="invitation"),
+]

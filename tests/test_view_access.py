@@ -3,14 +3,19 @@ who may open it (by role) and what everybody else gets (a sign-in redirect, or a
 leaks nothing), including Acme's objects addressed under Globex's URL.
 
 Each URL is filled with Acme's real objects (site, dialogue, a published version, a card, the
-admin's membership); GET and POST are both tried, and nothing of Acme's may change."""
+admin's membership); GET and POST are both tried, and nothing of Acme's may change.
+
+The agent's calendar pages (the calendars app, /calendar/...) belong to no site: each is the
+signed-in agent's own, so they are walked separately, for people who are no agent anywhere."""
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from calendars.models import Availability, CalendarConnection, OAuthAttempt
 from dialogues import services
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
+from meetings.models import InvitationTemplate
 from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_published_dialogue
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -22,10 +27,12 @@ ADMIN_PAGES = {"site_settings", "members", "member_role", "member_remove"}
 NOT_SITE_PAGES = {
     "home",  # lists the user's own sites; tested in test_marketer_home.py
 }
+# The apps whose URLs with a site id are marketer pages of that site.
+SITE_APPS = {"dialogues", "meetings"}
 
 
-def site_patterns():
-    """(name, route) of every URL of the dialogues app that takes a site id."""
+def app_patterns(apps: set[str]) -> list[tuple[str, str]]:
+    """(name, route) of every named URL of the apps `apps`."""
     found = []
 
     def walk(patterns, prefix=""):
@@ -33,23 +40,38 @@ def site_patterns():
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern) and pattern.name:
-                route = prefix + str(pattern.pattern)
-                if "<int:site_id>" in route and pattern.name not in NOT_SITE_PAGES:
-                    found.append((pattern.name, route))
+                found.append((pattern.name, prefix + str(pattern.pattern)))
 
     resolver = get_resolver()
     for pattern in resolver.url_patterns:
-        if isinstance(pattern, URLResolver) and getattr(pattern, "app_name", "") == "dialogues":
+        if isinstance(pattern, URLResolver) and getattr(pattern, "app_name", "") in apps:
             walk(pattern.url_patterns, str(pattern.pattern))
     return found
 
 
+def site_patterns():
+    """(name, route) of every marketer URL that takes a site id."""
+    return [
+        (name, route)
+        for name, route in app_patterns(SITE_APPS)
+        if "<int:site_id>" in route and name not in NOT_SITE_PAGES
+    ]
+
+
 PATTERNS = site_patterns()
+AGENT_PATTERNS = app_patterns({"calendars"})
 
 
 def test_the_walk_finds_the_marketer_pages():
     names = {name for name, _ in PATTERNS}
     assert {"list", "detail", "targeting", "preview", "branding", "members", "editor"} <= names
+    assert "invitation" in names
+
+
+def test_the_walk_finds_the_agents_calendar_pages():
+    names = {name for name, _ in AGENT_PATTERNS}
+    assert {"settings", "preview", "connect", "callback", "disconnect"} <= names
+    assert all("<int:site_id>" not in route for _, route in AGENT_PATTERNS)
 
 
 @pytest.fixture
@@ -73,6 +95,7 @@ def fill(route, world, site):
         "<int:version_id>": world["version"].pk,
         "<int:membership_id>": world["membership"].pk,
         "<str:card_id>": "hello",
+        "<str:provider_name>": "google",
     }
     path = route
     for placeholder, value in values.items():
@@ -87,6 +110,15 @@ def acme_state():
         list(DialogueVersion.objects.order_by("pk").values_list("pk", "number")),
         list(Membership.objects.order_by("pk").values_list("pk", "role")),
         list(Site.objects.order_by("pk").values()),
+        list(InvitationTemplate.objects.order_by("pk").values()),
+    )
+
+
+def calendar_state():
+    return (
+        list(CalendarConnection.objects.order_by("pk").values()),
+        list(Availability.objects.order_by("pk").values()),
+        list(OAuthAttempt.objects.order_by("pk").values_list("pk", "user_id")),
     )
 
 
@@ -138,3 +170,19 @@ def test_marketing_users_open_their_pages_but_not_the_admins(client, world, name
     else:
         # 200 for pages; 405 for POST-only actions (the method, not access, is refused).
         assert client.get(url).status_code in (200, 405), name
+
+
+@pytest.mark.parametrize(
+    ("name", "route"), AGENT_PATTERNS, ids=[name for name, _ in AGENT_PATTERNS]
+)
+def test_calendar_pages_are_only_for_agents(client, world, maya, outsider, name, route):
+    # Maya is Acme's marketing admin and a marketing user elsewhere, but no agent anywhere.
+    services.add_member(site=world["globex"], user=maya, role=Role.MARKETER)
+    before = calendar_state()
+    url = fill(route, world, world["acme"])
+    for method in (client.get, client.post):
+        assert method(url).status_code in (302, 405)
+    for user in (outsider, maya):
+        client.force_login(user)
+        refused(client, url)
+    assert calendar_state() == before
