@@ -22,6 +22,8 @@
   // it met.
   var SINCE_KEY = "dynchat:" + siteKey + ":since";
   var MET_KEY = "dynchat:" + siteKey + ":met";
+  // The time zone the visitor picked for meeting times, when not the one the browser reports.
+  var ZONE_KEY = "dynchat:" + siteKey + ":zone";
   var IDENTITY_FIELDS = ["email", "firstName", "lastName", "phone", "company"];
   var EVENTS = "triggered engaged completed email_captured phone_captured goal_reached meeting_booked";
   var LABELS = { text: "Your answer", email: "Your email", phone: "Your phone number" };
@@ -102,7 +104,8 @@
           emit(event.input_type + "_captured", {});
         }
       } else {
-        emit(event.kind, event.goal ? { goal: event.goal } : {});
+        var extra = event.goal ? { goal: event.goal } : event.start ? { start: event.start } : {};
+        emit(event.kind, extra);
       }
     });
   }
@@ -115,7 +118,7 @@
     ".w.left{right:auto;left:var(--g)}" +
     "button{font:inherit;cursor:pointer;border:0;border-radius:8px;padding:8px 12px;margin:0;background:var(--p);color:var(--t)}" +
     "button:disabled{opacity:.6;cursor:default}" +
-    "button:focus-visible,input:focus-visible{outline:3px solid #1d1d1f;outline-offset:2px;box-shadow:0 0 0 2px #fff}" +
+    "button:focus-visible,input:focus-visible,select:focus-visible{outline:3px solid #1d1d1f;outline-offset:2px;box-shadow:0 0 0 2px #fff}" +
     ".launcher{display:block;margin-left:auto;width:56px;height:56px;border-radius:50%;box-shadow:0 4px 14px rgba(0,0,0,.3);position:relative}" +
     ".left .launcher{margin:0}" +
     ".launcher:before{content:'';position:absolute;left:16px;top:17px;width:24px;height:17px;border-radius:5px;background:var(--t)}" +
@@ -139,13 +142,23 @@
     ".prompt{display:flex;flex-wrap:wrap;gap:6px;padding:10px 12px;border-top:1px solid #e3e3e3}" +
     ".prompt:empty{display:none}" +
     "form{display:flex;gap:6px;width:100%;margin:0}" +
-    "input{flex:1;min-width:0;font:inherit;padding:8px;border:1px solid #8a8a8a;border-radius:8px;color:#1d1d1f;background:#fff}" +
+    "input,select{flex:1;min-width:0;font:inherit;padding:8px;border:1px solid #8a8a8a;border-radius:8px;color:#1d1d1f;background:#fff}" +
+    ".tz{align-self:center}.note{width:100%;margin:0}.note:empty{display:none}" +
+    ".days{width:100%;max-height:min(150px,25vh);overflow:auto;padding:5px;margin:0 -5px}" +
+    "fieldset{display:flex;flex-wrap:wrap;gap:4px;border:0;margin:0 0 6px;padding:0}legend{padding:0 0 4px;font-weight:600}" +
+    ".alt{padding:6px 10px;background:#fff;color:#1d1d1f;border:1px solid #8a8a8a}.alt[aria-pressed=true]{background:var(--p);color:var(--t)}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
 
   function el(tag, className, text) {
     var node = d.createElement(tag);
     if (className) node.className = className;
     if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function button(className, text) {
+    var node = el("button", className, text);
+    node.type = "button";
     return node;
   }
 
@@ -175,8 +188,7 @@
     }
     titles.appendChild(el("strong", null, theme.header || ""));
     titles.appendChild(el("span", null, theme.bot_name || ""));
-    var close = el("button", "close", "\u00d7");
-    close.type = "button";
+    var close = button("close", "\u00d7");
     close.setAttribute("aria-label", "Close chat");
     close.onclick = function () {
       hide(true);
@@ -200,8 +212,7 @@
       panel.appendChild(el("div", "foot")).appendChild(link);
     }
 
-    var launcher = el("button", "launcher");
-    launcher.type = "button";
+    var launcher = button("launcher");
     launcher.setAttribute("aria-label", "Open chat");
     launcher.setAttribute("aria-controls", "panel");
     launcher.setAttribute("aria-expanded", "false");
@@ -234,7 +245,7 @@
     scrollDown();
     if (byVisitor) {
       wantsFocus = true;
-      (ui.prompt.querySelector("button,input") || ui.close).focus();
+      (ui.prompt.querySelector("button,input,select") || ui.close).focus();
     }
   }
 
@@ -321,13 +332,12 @@
     var box = ui.prompt;
     if (prompt.kind === "choice") {
       prompt.choices.forEach(function (choice) {
-        var button = el("button", "choice", choice.label);
-        button.type = "button";
-        button.onclick = function () {
+        box.appendChild(button("choice", choice.label)).onclick = function () {
           answer(prompt, choice.value, box.querySelectorAll("button"));
         };
-        box.appendChild(button);
       });
+    } else if (prompt.kind === "booking") {
+      renderBooking(prompt, box);
     } else {
       var form = el("form");
       // The server validates (and its messages are the ones shown), not the browser.
@@ -350,7 +360,122 @@
       };
       box.appendChild(form);
     }
-    if (wantsFocus && !ui.panel.hidden) box.querySelector("button,input").focus();
+    if (wantsFocus && !ui.panel.hidden) box.querySelector("button,input,select").focus();
+  }
+
+  // A meeting: the server offers times in the visitor's zone, grouped by day; the visitor picks
+  // one, then confirms it. Changing the zone asks again (and is remembered for later visits).
+  function renderBooking(prompt, box) {
+    var talk = conversation;
+    var zone = load(ZONE_KEY);
+    var here = "UTC";
+    var zones = [];
+    try {
+      here = Intl.DateTimeFormat().resolvedOptions().timeZone || here;
+      zones = Intl.supportedValuesOf("timeZone");
+    } catch (e) {} // older browsers: the detected zone (or UTC) and the remembered one only
+    if (typeof zone !== "string") zone = here;
+    var label = box.appendChild(el("label", "tz", "Time zone"));
+    var select = box.appendChild(el("select"));
+    label.htmlFor = select.id = "tz";
+    zones.concat(here, zone).forEach(function (name, i, all) {
+      if (all.indexOf(name) === i) select.add(new Option(name.replace(/_/g, " "), name));
+    });
+    select.value = zone;
+    // Announced by screen readers as it changes: loading, nothing free, or what went wrong.
+    var status = box.appendChild(el("p", "note"));
+    status.setAttribute("role", "status");
+    var list = box.appendChild(el("div", "days"));
+    var confirmButton = box.appendChild(button());
+    var chosen, timer;
+    var asked = 0;
+
+    // The controls to disable while sending, the one that sent first (it gets focus back).
+    function controls(first) {
+      return [first].concat([].slice.call(box.querySelectorAll("button,select")));
+    }
+
+    // Asks after `wait` ms: arrow keys on the select change the zone at each press, so a new
+    // zone waits for the visitor to settle instead of asking once per zone passed.
+    function fetchSlots(wait) {
+      var ask = ++asked;
+      confirmButton.hidden = true;
+      list.textContent = "";
+      status.textContent = "Finding times\u2026";
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (!list.isConnected) return;
+        var query = new URLSearchParams({
+          card_id: prompt.card_id,
+          step: prompt.step,
+          time_zone: zone,
+        });
+        call("GET", "/conversations/" + talk.id + "/slots?" + query, null, talk.token)
+          .then(function (response) {
+            // An answer to an older question (another zone), or the prompt has gone since.
+            if (ask !== asked || !list.isConnected) return;
+            var data = response.data;
+            if (response.status === 409) return resume();
+            if (response.status !== 200) return failedSlots(data.error);
+            status.textContent = data.days.length ? "" : "No times are available right now.";
+            data.days.forEach(function (day) {
+              var group = list.appendChild(el("fieldset"));
+              group.appendChild(el("legend", null, day.label));
+              day.slots.forEach(function (slot) {
+                var choice = group.appendChild(button("alt", slot.label));
+                choice.setAttribute("aria-pressed", false);
+                choice.onclick = function () {
+                  list.querySelectorAll("[aria-pressed]").forEach(function (other) {
+                    other.setAttribute("aria-pressed", other === choice);
+                  });
+                  chosen = slot;
+                  confirmButton.textContent = "Book " + day.label + " at " + slot.label;
+                  confirmButton.hidden = false;
+                };
+              });
+            });
+          })
+          .catch(function () {
+            if (ask === asked) failedSlots();
+          });
+      }, wait);
+    }
+
+    function failedSlots(error) {
+      status.textContent = (error && error.message) || "Something went wrong. Please try again.";
+      list.appendChild(button(null, "Try again")).onclick = function () {
+        select.focus();
+        fetchSlots(0);
+      };
+    }
+
+    select.onchange = function () {
+      save(ZONE_KEY, (zone = select.value));
+      fetchSlots(400);
+    };
+    confirmButton.onclick = function () {
+      var sending = controls(confirmButton);
+      var body = {
+        card_id: prompt.card_id,
+        step: prompt.step,
+        start: chosen.start,
+        time_zone: zone,
+      };
+      send("/bookings", body, sending, function (message) {
+        // Someone else got that time first: say so, and offer the times still free.
+        addMessage("error", message);
+        setDisabled(sending, false);
+        select.focus();
+        fetchSlots(0);
+      });
+    };
+    if (prompt.skip_label) {
+      var skip = box.appendChild(button("alt", prompt.skip_label));
+      skip.onclick = function () {
+        answer(prompt, "skip", controls(skip));
+      };
+    }
+    fetchSlots(0);
   }
 
   function setDisabled(controls, disabled) {
@@ -405,26 +530,28 @@
   }
 
   function answer(prompt, value, controls) {
+    send("/answers", { card_id: prompt.card_id, step: prompt.step, value: value }, controls);
+  }
+
+  // Send the visitor's answer (or booking); `taken(message)` handles a booking's slot_taken.
+  function send(path, body, controls, taken) {
     if (!conversation) return;
     wantsFocus = true;
     setDisabled(controls, true);
-    var path = "/conversations/" + conversation.id;
-    call(
-      "POST",
-      path + "/answers",
-      { card_id: prompt.card_id, step: prompt.step, value: value },
-      conversation.token
-    ).then(
+    call("POST", "/conversations/" + conversation.id + path, body, conversation.token).then(
       function (response) {
         var data = response.data;
-        if (response.status === 200) {
+        var error = data.error || {};
+        if (response.status < 300) {
           clearPrompt();
           addMessage("visitor", data.answer.text);
           play(data);
         } else if (response.status === 422) {
           // Invalid input is re-asked: the same prompt stays, with the server's reason above it.
-          addMessage("error", (data.error && data.error.message) || "Please try again.");
+          addMessage("error", error.message || "Please try again.");
           retry(controls);
+        } else if (taken && error.code === "slot_taken") {
+          taken(error.message);
         } else if (response.status === 409) {
           resume(); // answered elsewhere (another tab) or already over: show what is true now
         } else {
