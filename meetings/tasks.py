@@ -7,8 +7,14 @@ from calendars.providers.base import TransientCalendarError
 from meetings import calendar_events
 
 
-def _backoff(retries: int) -> float:
-    """30 s, 1 min, 2 min, ... capped at 10 minutes, with jitter so retries spread out."""
+def retry_delay(exc: TransientCalendarError, *, retries: int) -> float | None:
+    """Seconds to wait before try number `retries + 2`, or None to give up: the provider's
+    Retry-After when it sent one, else 30 s, 1 min, 2 min, ... capped at 10 minutes, with
+    jitter so that many meetings failing together do not retry together."""
+    if retries >= settings.CALENDAR_EVENT_MAX_RETRIES:
+        return None
+    if exc.retry_after is not None:
+        return exc.retry_after
     return min(600, 30 * 2**retries) * random.uniform(0.8, 1.2)  # noqa: S311 - not a secret
 
 
@@ -19,13 +25,10 @@ def add_meeting_to_calendar(self, meeting_id: str) -> None:
     try:
         calendar_events.add_to_calendar(meeting_id)
     except TransientCalendarError as exc:
-        if self.request.retries >= settings.CALENDAR_EVENT_MAX_RETRIES:
-            calendar_events.fail(
-                meeting_id, f"gave up after {self.request.retries + 1} tries: {exc}"
-            )
-            calendar_events.add_to_calendar(meeting_id)  # sends the visitor's invitation
+        delay = retry_delay(exc, retries=self.request.retries)
+        if delay is None:
+            tries = self.request.retries + 1
+            calendar_events.fail(meeting_id, f"gave up after {tries} tries: {exc}")
+            calendar_events.add_to_calendar(meeting_id)  # still invites the visitor
             return
-        countdown = (
-            exc.retry_after if exc.retry_after is not None else _backoff(self.request.retries)
-        )
-        raise self.retry(countdown=countdown, exc=exc) from exc
+        raise self.retry(countdown=delay, exc=exc) from exc

@@ -315,3 +315,40 @@ def make_agent(site, username, *, provider="builtin", first_name="", **availabil
 def alex(acme):
     """Acme's sales agent, on the built-in calendar."""
     return make_agent(acme, "alex")
+
+
+@pytest.fixture
+def fake_google(settings):
+    """A fake Google (sign-in and Calendar API) on loopback, with the GOOGLE_* settings."""
+    from tests.fakes.google_calendar import FakeGoogle
+
+    with FakeGoogle(account_email="gus@acme.test") as fake:
+        for name, value in fake.settings().items():
+            setattr(settings, name, value)
+        settings.CALENDAR_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+@pytest.fixture
+def fake_microsoft(settings):
+    """A fake Microsoft sign-in and Graph (over TLS), with the MICROSOFT_* settings."""
+    from tests.fakes.microsoft import FakeMicrosoft
+
+    with FakeMicrosoft() as fake:
+        settings.MICROSOFT_CLIENT_ID = fake.client_id
+        settings.MICROSOFT_CLIENT_SECRET = fake.client_secret
+        settings.MICROSOFT_AUTHORITY = fake.authority
+        settings.MICROSOFT_GRAPH_API = fake.graph_url
+        settings.MICROSOFT_CA_BUNDLE = fake.ca_bundle
+        settings.CALENDAR_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+def sign_in(user, fake, provider_name: str, email: str):
+    """The agent's whole OAuth sign-in against a fake provider."""
+    from calendars.providers import provider
+
+    redirect = f"http://testserver/calendar/callback/{provider_name}/"
+    url = provider(provider_name).authorization_url(user, redirect)
+    params = fake.consent(url) if provider_name == "google" else fake.sign_in(url, email)
+    return provider(provider_name).finish_authorization(user, params, redirect)
