@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "marketo_sync.context_processors.navigation",
+                "calendars.context_processors.navigation",
             ],
         },
     },

@@ -28,7 +28,7 @@ from dialogues.flow import engine
 from dialogues.flow.cards import BookingCard
 from dialogues.models import Site
 from dialogues.selectors import version_flow_by_id
-from meetings.models import Meeting
+from meetings.models import InvitationTemplate, Meeting
 from widget import services as conversations
 from widget.models import Conversation, ConversationEvent
 
@@ -226,6 +226,15 @@ def _store(
             conversation, outcome, events, conversations.state_if_done(conversation, outcome)
         )
     return Booked(step=step_done, meeting=meeting, label=label)
+
+
+@transaction.atomic
+def update_invitation_template(*, site: Site, subject: str, body: str, user) -> InvitationTemplate:
+    """Save the site's invitation email (validated by the caller's form)."""
+    template, _ = InvitationTemplate.objects.update_or_create(
+        site=site, defaults={"subject": subject, "body": body, "updated_by": user}
+    )
+    return template
 
 
 def _provider_of(agent) -> str:

@@ -632,3 +632,13 @@ def test_the_team_page_reads_every_agents_calendar_in_the_same_query(client, may
         client.get(url)
 
     assert len(four_agents) == len(one_agent)
+
+
+def test_agents_find_their_calendar_page_in_the_top_bar_and_marketers_do_not(
+    sam_client, client, maya
+):
+    link = '<a href="/calendar/">Your calendar</a>'
+
+    assert link in page_of(sam_client.get("/"))
+    client.force_login(maya)
+    assert link not in page_of(client.get("/"))
