@@ -87,19 +87,18 @@ def bookable_agents(site) -> list[User]:
     queue until the routing issue gives it its own. One query; each user comes with its
     `availability` and `calendar_connection` loaded (the connection's credentials left unread).
     """
-    memberships = (
-        Membership.objects.filter(
-            site=site,
-            role=Membership.Role.AGENT,
-            user__is_active=True,
-            user__calendar_connection__status=CalendarConnection.Status.CONNECTED,
-            user__availability__isnull=False,
+    return list(
+        User.objects.filter(
+            membership__site=site,
+            membership__role=Membership.Role.AGENT,
+            is_active=True,
+            calendar_connection__status=CalendarConnection.Status.CONNECTED,
+            availability__isnull=False,
         )
-        .select_related("user__calendar_connection", "user__availability")
-        .defer(*(f"user__calendar_connection__{name}" for name in _CREDENTIALS))
-        .order_by("pk")
+        .select_related("calendar_connection", "availability")
+        .defer(*(f"calendar_connection__{name}" for name in _CREDENTIALS))
+        .order_by("membership__pk")  # one membership per user and site
     )
-    return [membership.user for membership in memberships]
 
 
 def agent_slots(

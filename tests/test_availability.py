@@ -165,6 +165,12 @@ def test_another_sites_agents_never_appear(acme, globex, ana):
     assert offered_slots(acme, now=NOW) == {start: [ana.pk] for start in ALL_MORNING}
 
 
+def test_an_agent_on_two_sites_is_bookable_once_on_each(acme, globex, ana, ben):
+    Membership.objects.create(user=ana, site=globex, role=Membership.Role.AGENT)
+    assert bookable_agents(acme) == [ana, ben]
+    assert bookable_agents(globex) == [ana]
+
+
 # --- Slots -----------------------------------------------------------------------------------
 
 
