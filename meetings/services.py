@@ -208,7 +208,8 @@ def _store(
             card_id=card_id,
             step=step,
             label=label,
-            meeting={"meeting_id": str(meeting.pk), "start": start.isoformat()},
+            # UTC with a Z, as the slots endpoint writes it (host pages get this as is).
+            meeting={"meeting_id": str(meeting.pk), "start": start.isoformat()[:19] + "Z"},
             lead=facts.lead,
             company=company,
         )

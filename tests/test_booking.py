@@ -166,9 +166,9 @@ def test_a_visitor_books_a_meeting_and_the_chat_goes_on(
         {"card_id": "booked", "text": f"See you on {body['answer']['text']}."}
     ]
     assert body["done"] is True
-    assert {"kind": "meeting_booked", "start": when.isoformat()} in body["events"]
+    assert {"kind": "meeting_booked", "start": start} in body["events"]
     stored = ConversationEvent.objects.get(kind="meeting_booked")
-    assert stored.data == {"meeting_id": str(meeting.pk), "start": when.isoformat()}
+    assert stored.data == {"meeting_id": str(meeting.pk), "start": start}
     transcript = TranscriptEntry.objects.filter(card_id="book", author="visitor").get()
     assert transcript.text == body["answer"]["text"]
     # The built-in calendar needs no provider: the invitation goes out at once.

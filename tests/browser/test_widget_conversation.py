@@ -90,7 +90,15 @@ def test_it_resumes_the_conversation_after_a_page_reload(chat, demo_site):
     chat.type("grace@example.com", placeholder="you@company.com")
     chat.type("+1 415 555 2671", placeholder="+1 415 555 2671")
     chat.choose("500+")
-    chat.bot_says("Our sales team will email you a few times for a demo shortly.")
+    chat.bot_says("Pick a time for a 30-minute demo with our team.")
+
+    # A reload at the booking card brings its times back.
+    chat.page.reload()
+    expect(chat.widget.get_by_label("Time zone")).to_be_visible()
+    expect(chat.widget.get_by_role("group").first).to_be_visible()
+    chat.choose("None of these times work")
+    chat.type("Call me instead.", placeholder="Your message")
+    chat.bot_says("Thanks! Someone from our team will be in touch.")
 
     conversation = Conversation.objects.get(site=demo_site)
     assert conversation.status == Conversation.Status.COMPLETED
