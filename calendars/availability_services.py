@@ -12,6 +12,7 @@ from django.db import transaction
 from calendars import providers
 from calendars.models import Availability, CalendarConnection
 from calendars.services import save_connection
+from calendars.slots import parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ def save_availability(*, user: AbstractBaseUser, cleaned: dict) -> Availability:
     JSON shapes, every field in AVAILABILITY_FIELDS). The slot engine's own parser checks it
     first and raises calendars.slots.RulesInvalid(field, message) before anything is written,
     so a row is never left that the slots could not use."""
-    from calendars.slots import parse_rules  # TEMP-LAZY: the module lands in a parallel change
-
     values = {name: cleaned[name] for name in AVAILABILITY_FIELDS}
     parse_rules(**values)
     availability, _ = Availability.objects.update_or_create(user=user, defaults=values)

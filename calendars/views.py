@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from calendars import providers
+from calendars.availability import agent_slots, rules_for
 from calendars.availability_services import (
     disconnect_calendar,
     save_availability,
@@ -28,6 +29,7 @@ from calendars.availability_services import (
 from calendars.forms import AvailabilityForm, HoursRows
 from calendars.models import Availability, CalendarConnection
 from calendars.providers.base import AuthorizationFailed
+from calendars.slots import RulesInvalid, group_by_day
 from dialogues.models import Membership
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,6 @@ def calendar_settings(request):
         form = AvailabilityForm(initial=AvailabilityForm.initial_for(availability))
         hours = HoursRows.from_availability(availability, today=_today_in(availability.time_zone))
         return _render(request, form, hours, saved)
-
-    from calendars.slots import RulesInvalid  # TEMP-LAZY: the module lands in a parallel change
 
     form = AvailabilityForm(request.POST)
     hours = HoursRows.from_post(request.POST)
@@ -217,10 +217,6 @@ def preview(request):
 def week_preview(user, *, now) -> dict:
     """The preview's context: `days` [(date, [slot starts])] in the agent's zone `zone`, and
     `reason` (why there is nothing to offer) when there are no slots."""
-    # TEMP-LAZY: the slot service lands in a parallel change.
-    from calendars.availability import agent_slots
-    from calendars.slots import group_by_day
-
     until = now + timedelta(days=PREVIEW_DAYS)
     starts = agent_slots([user], now=now, until=until).get(user.pk, [])
     availability = Availability.objects.filter(user=user).first()
@@ -247,9 +243,6 @@ def _why_no_slots(user, availability, *, now, until) -> str:
         )
     if availability is None:
         return "You have not saved your hours yet."
-    from calendars.availability import rules_for  # TEMP-LAZY: lands in a parallel change
-    from calendars.slots import RulesInvalid
-
     try:
         rules = rules_for(availability)
     except RulesInvalid as exc:

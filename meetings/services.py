@@ -22,8 +22,10 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from calendars import availability
 from calendars.display import when_label, zone_named
 from calendars.models import Availability
+from calendars.slots import group_by_day
 from dialogues.flow import engine
 from dialogues.flow.cards import BookingCard
 from dialogues.models import Site
@@ -79,9 +81,6 @@ def offered_days(
     zone = zone_named(time_zone)
     if zone is None:
         raise InvalidTimeZone(time_zone)
-    from calendars import availability  # TEMP-LAZY: the module lands in a parallel change
-    from calendars.slots import group_by_day
-
     offered = availability.offered_slots(site, now=now)
     days = group_by_day(sorted(offered), zone)[: card.days]
     agent_ids = {agent_id for starts in days for start in starts[1] for agent_id in offered[start]}
@@ -120,8 +119,6 @@ def book_meeting(
     person = {**visitor.attributes, **state.captured}
     if not str(person.get("email") or "").strip():
         raise EmailRequired
-
-    from calendars import availability  # TEMP-LAZY: the module lands in a parallel change
 
     start = start.astimezone(UTC)
     candidates = availability.offered_slots(site, now=now).get(start, [])
