@@ -4,7 +4,7 @@ Keys come from CALENDAR_TOKEN_KEYS: Fernet keys (AES-128-CBC + HMAC-SHA256), new
 Every key decrypts; only the first encrypts. To rotate, put a new key in front, restart, and run
 `python manage.py rotate_calendar_keys`, which re-encrypts every stored token with it; the old
 key can then be dropped. Without the setting (a development checkout) one key is derived from
-SECRET_KEY, and the system check dynchat.W003 says so when DEBUG is off.
+SECRET_KEY, and `manage.py check --deploy` warns (dynchat.W002).
 """
 
 import base64

@@ -62,3 +62,24 @@ def test_rotation_stops_without_changing_anything_when_a_key_is_missing(connecte
     assert raw_refresh_token(connected) == before
     with pytest.raises(crypto.UnreadableSecret):
         CalendarConnection.objects.get(user=connected)
+
+
+def test_a_deployment_without_its_own_token_key_is_warned(settings):
+    from django.core.checks import run_checks
+
+    settings.CALENDAR_TOKEN_KEYS = []
+    ids = {message.id for message in run_checks(include_deployment_checks=True)}
+    assert "dynchat.W002" in ids
+
+    settings.CALENDAR_TOKEN_KEYS = [NEW]
+    ids = {message.id for message in run_checks(include_deployment_checks=True)}
+    assert "dynchat.W002" not in ids
+
+
+def test_a_token_key_that_is_not_a_fernet_key_is_an_error(settings):
+    from django.core.checks import run_checks
+
+    settings.CALENDAR_TOKEN_KEYS = [NEW, "not-a-key"]
+
+    (error,) = [m for m in run_checks() if m.id == "dynchat.E001"]
+    assert "entry 2" in error.msg
