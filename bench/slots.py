@@ -22,8 +22,10 @@ Measured, over --runs calls after --warmup calls, wall and CPU time:
   calendar, booked meetings), 20 cache reads, and the slot computation;
 - `free_slots` x 20: the pure computation for the same 20 agents, inputs already in memory.
 
-Prints a markdown table, writes var/bench/slots.json, exits 1 if p99 of `offered_slots` is not
-under 50 ms.
+Prints a markdown table, writes var/bench/slots.json, exits 1 if p99 of `offered_slots` (wall
+time) is not under 50 ms. "other cores" is the CPU the rest of the machine used meanwhile
+(PostgreSQL and Redis serving this process are a small part of it): a run with more than ~0.2
+measures the neighbours' load in its tail, and only CPU time is comparable between such runs.
 """
 
 import argparse
@@ -340,11 +342,13 @@ def timed(call, runs: int, warmup: int) -> dict:
     # a small part): on a shared machine, a tail above ~0.2 cores is other people's work.
     others = (machine_busy() - machine_before) - (time.process_time() - own_before)
     wall.sort()
+    cpu.sort()
     return {
         "p50_ms": round(statistics.median(wall), 2),
         "p99_ms": round(wall[int(len(wall) * 0.99) - 1], 2),
         "max_ms": round(wall[-1], 2),
         "cpu_p50_ms": round(statistics.median(cpu), 2),
+        "cpu_p99_ms": round(cpu[int(len(cpu) * 0.99) - 1], 2),
         "other_cores": round(max(others, 0.0) / (time.perf_counter() - run_started), 2),
     }
 
@@ -366,8 +370,8 @@ def print_report(report: dict) -> None:
         f"{report['provider_calls_measured']}"
     )
     print()
-    print("| measured | runs | p50 ms | p99 ms | max ms | CPU p50 ms | other cores |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| measured | runs | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms | other cores |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, label in (
         ("offered_slots", "`offered_slots(site)`, end to end"),
         ("free_slots_x_agents", f"`free_slots` x {report['agents']}, pure"),
@@ -375,7 +379,7 @@ def print_report(report: dict) -> None:
         r = report[name]
         print(
             f"| {label} | {report['runs']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} "
-            f"| {r['cpu_p50_ms']} | {r['other_cores']} |"
+            f"| {r['cpu_p50_ms']} | {r['cpu_p99_ms']} | {r['other_cores']} |"
         )
     print()
     verdict = "met" if report["met"] else "NOT met"
