@@ -316,7 +316,7 @@ def test_an_in_list_condition_shows_its_values_again_for_editing(maya_client, dr
     ("card_id", "index", "fields"),
     [
         ("book", 7, {"text": "Pick a slot, {{lead.firstName}}"}),
-        ("bye", 8, {"text": ""}),
+        ("bye", 9, {"text": ""}),
     ],
 )
 def test_booking_and_end_texts_can_be_edited(maya_client, draft, card_id, index, fields):
@@ -325,6 +325,34 @@ def test_booking_and_end_texts_can_be_edited(maya_client, draft, card_id, index,
     maya_client.post(card_url(draft, card_id), data)
 
     assert flow_of(draft)["cards"][index]["text"] == fields["text"]
+
+
+def test_a_booking_cards_days_and_way_out_can_be_edited(maya_client, draft):
+    fields = {"days": "3", "skip_label": "Email me instead", "skip_next": "bye", "next": ""}
+    data = {**open_form(maya_client, draft, "book"), **fields, "action": "save"}
+
+    maya_client.post(card_url(draft, "book"), data)
+
+    card = flow_of(draft)["cards"][7]
+    assert (card["days"], card["skip_label"], card["skip_next"], card["next"]) == (
+        3,
+        "Email me instead",
+        "bye",
+        None,
+    )
+
+
+@pytest.mark.parametrize("days", ["0", "31", "a week"])
+def test_a_booking_card_shows_between_one_and_thirty_days(maya_client, draft, days):
+    before = flow_of(draft)
+    data = {**open_form(maya_client, draft, "book"), "days": days, "action": "save"}
+
+    response = maya_client.post(card_url(draft, "book"), data)
+
+    assert flow_of(draft) == before
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Ensure this value" in page or "Enter a whole number" in page
 
 
 def open_form_from(response, dialogue, card_id) -> dict:
