@@ -10,12 +10,13 @@ horizon, a few days off, a Google Calendar connection, and about 3 DynChat meeti
 working day. Their Google calendars hold 5-8 events per working day (plus the DynChat meetings,
 as Google lists them too).
 
-Google is a fake module at the provider seam (calendars.providers.google). The first, warm-up
-call of `offered_slots` fills the busy-times cache (Redis) through calendars.busy itself, so the
-entries are exactly what production stores; the fake then refuses every call, and the run fails
-if any happens. `now` is fixed for the whole run so the busy windows, hence the cache keys, stay
-the same (in production they move once an hour), and the cache lifetime is raised for the
-run's length.
+Google is the fake Google on loopback (tests/fakes/google_calendar.py), and each agent signs in
+to it through the real client, with their own account and busy times. The first, warm-up call
+of `offered_slots` fills the busy-times cache (Redis) through calendars.busy and the real Google
+client, so the entries are exactly what production stores; after it, the run fails if Google
+is asked anything more. `now` is fixed for the whole run so the busy windows, hence the cache
+keys, stay the same (in production they move once an hour), and the cache lifetime is raised
+for the run's length.
 
 Measured, over --runs calls after --warmup calls, wall and CPU time:
 - `offered_slots(site)`: end to end, the two queries (agents with their availability and
@@ -35,7 +36,6 @@ import random
 import statistics
 import sys
 import time
-import types
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -87,16 +87,19 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     # Warm calls are what is measured: keep the entries for the whole run (production: 120 s).
     settings.CALENDAR_BUSY_CACHE_SECONDS = 3600
-    google = install_fake_google()
-    now = datetime.now(UTC)
-    site, agents, counts = build_site(args.agents, now, google)
-    report = {
-        "when": now.isoformat(timespec="seconds"),
-        **counts,
-        "runs": args.runs,
-        "target_p99_ms": TARGET_P99_MS,
-        **measure(site, agents, now, google, args.runs, args.warmup),
-    }
+    google = start_fake_google()
+    try:
+        now = datetime.now(UTC)
+        site, agents, counts = build_site(args.agents, now, google)
+        report = {
+            "when": now.isoformat(timespec="seconds"),
+            **counts,
+            "runs": args.runs,
+            "target_p99_ms": TARGET_P99_MS,
+            **measure(site, agents, now, google, args.runs, args.warmup),
+        }
+    finally:
+        google.stop()
     report["met"] = report["offered_slots"]["p99_ms"] < TARGET_P99_MS
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "slots.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -122,39 +125,36 @@ def ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-class FakeGoogle(types.ModuleType):
-    """calendars.providers.google for the bench: answers busy() from the generated calendars
-    while `serving`, and counts every call."""
+def start_fake_google():
+    """The fake Google on loopback, with the GOOGLE_* settings pointing at it."""
+    from django.conf import settings
 
-    def __init__(self):
-        super().__init__("calendars.providers.google")
-        self.calendars: dict[int, list] = {}  # connection id -> Intervals
-        self.serving = True
-        self.calls = 0
+    from tests.fakes.google_calendar import FakeGoogle
 
-    def busy(self, connection_id, start, end):
-        self.calls += 1
-        if not self.serving:
-            raise AssertionError(
-                "a provider call while measuring: the busy-times cache missed (did another"
-                " process flush this Redis db?)"
-            )
-        return [i for i in self.calendars[connection_id] if i.start < end and i.end > start]
-
-
-def install_fake_google() -> FakeGoogle:
     fake = FakeGoogle()
-    sys.modules["calendars.providers.google"] = fake
+    fake.start()
+    for name, value in fake.settings().items():
+        setattr(settings, name, value)
     return fake
 
 
-def build_site(agent_count: int, now: datetime, google: FakeGoogle):
+def sign_in_with_google(user, fake) -> None:
+    """The agent's whole OAuth sign-in, as their browser would go through it."""
+    from calendars.providers import provider
+
+    google = provider("google")
+    redirect = "http://127.0.0.1/calendar/callback/google/"
+    fake.account_email = user.email
+    params = fake.consent(google.authorization_url(user, redirect))
+    google.finish_authorization(user, params, redirect)
+
+
+def build_site(agent_count: int, now: datetime, google):
     """The site, its agents (with availability, Google connection and booked meetings), and
     their Google calendars in the fake. Rows a previous run left are deleted first."""
     from django.contrib.auth import get_user_model
 
-    from calendars.models import Availability, CalendarConnection
-    from calendars.providers.base import Interval
+    from calendars.models import Availability
     from dialogues import services
     from dialogues.models import Membership, Site
     from meetings.models import Meeting
@@ -183,16 +183,7 @@ def build_site(agent_count: int, now: datetime, google: FakeGoogle):
             username=f"{USER_PREFIX}{n}", email=f"agent{n}@bench.test", first_name=f"Agent {n}"
         )
         Membership.objects.create(user=user, site=site, role=Membership.Role.AGENT)
-        connection = CalendarConnection.objects.create(
-            user=user,
-            provider=CalendarConnection.Provider.GOOGLE,
-            account_email=user.email,
-            # Stored encrypted, as after a real sign-in (slot reads must not decrypt them).
-            refresh_token=f"1//bench-refresh-{n:04d}-" + "x" * 80,
-            access_token=f"ya29.bench-access-{n:04d}-" + "x" * 150,
-            access_token_expires_at=now + timedelta(minutes=50),
-            scopes=["https://www.googleapis.com/auth/calendar.events"],
-        )
+        sign_in_with_google(user, google)
         availability = Availability.objects.create(
             user=user,
             time_zone=zone,
@@ -218,7 +209,7 @@ def build_site(agent_count: int, now: datetime, google: FakeGoogle):
             for _ in range(rng.randint(5, 8)):
                 start = local(day, rng.randrange(7 * 60, 19 * 60, 15), tz).astimezone(UTC)
                 minutes = rng.choice([15, 30, 30, 45, 60, 60, 90])
-                calendar.append(Interval(start, start + timedelta(minutes=minutes)))
+                calendar.append((start, start + timedelta(minutes=minutes)))
             # About 3 DynChat meetings on the agent's grid, apart from each other (the meeting
             # table's exclusion constraint); Google lists them as busy too.
             grid = [
@@ -227,9 +218,9 @@ def build_site(agent_count: int, now: datetime, google: FakeGoogle):
                 for minute in range(clock(first), clock(last) - 30 + 1, 60)
             ]
             for start in rng.sample(grid, k=min(3, len(grid))):
-                start = start.astimezone(UTC)  # providers answer in UTC
+                start = start.astimezone(UTC)
                 end = start + timedelta(minutes=30)
-                calendar.append(Interval(start, end))
+                calendar.append((start, end))
                 meetings.append(
                     Meeting(
                         site=site,
@@ -244,8 +235,7 @@ def build_site(agent_count: int, now: datetime, google: FakeGoogle):
                         provider="google",
                     )
                 )
-        rng.shuffle(calendar)  # providers do not promise an order
-        google.calendars[connection.pk] = calendar
+        google.set_busy(user.email, calendar)
         busy_events += len(calendar)
         agents.append(user)
     Meeting.objects.bulk_create(meetings)
@@ -267,7 +257,7 @@ def clock(text: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def measure(site, agents, now: datetime, google: FakeGoogle, runs: int, warmup: int) -> dict:
+def measure(site, agents, now: datetime, google, runs: int, warmup: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -286,9 +276,8 @@ def measure(site, agents, now: datetime, google: FakeGoogle, runs: int, warmup: 
     cold_started = time.perf_counter()
     offered = offered_slots(site, now=now)
     cold_ms = (time.perf_counter() - cold_started) * 1000
-    assert google.calls == len(agents), google.calls
-    google.serving = False
-    google.calls = 0
+    asked = google.count("freebusy.query")
+    assert asked == len(agents), f"Google was asked {asked} times for {len(agents)} agents"
 
     with CaptureQueriesContext(connection) as queries:
         offered = offered_slots(site, now=now)
@@ -322,8 +311,12 @@ def measure(site, agents, now: datetime, google: FakeGoogle, runs: int, warmup: 
         "offered_slots": timed(end_to_end, runs, warmup),
         "free_slots_x_agents": timed(pure, runs, warmup),
     }
-    assert google.calls == 0, f"{google.calls} provider calls during the measurement"
-    results["provider_calls_measured"] = google.calls
+    calls = google.count("freebusy.query") - asked
+    results["provider_calls_measured"] = calls
+    assert calls == 0, (
+        f"Google was asked {calls} times while measuring: the busy-times cache missed (did"
+        " another process flush this Redis db?)"
+    )
     return results
 
 
@@ -365,7 +358,8 @@ def print_report(report: dict) -> None:
         f"{report['busy_events']} Google busy events, {report['booked_meetings']} booked "
         f"meetings; {report['slot_starts_offered']} slot starts offered "
         f"({report['agent_slots_offered']} agent slots); {report['queries_per_call']} queries "
-        f"and {report['agents']} cache reads per call; first call, cache cold (fake Google): "
+        f"and {report['agents']} cache reads per call; first call, cache cold (fake Google on "
+        "loopback): "
         f"{report['cold_first_call_ms']} ms; provider calls while measuring: "
         f"{report['provider_calls_measured']}"
     )

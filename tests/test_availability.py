@@ -1,18 +1,15 @@
 """Who a visitor on Acme's site can book, and when (calendars.availability, on the database).
 
-Acme's sales agents: Ana and Ben use DynChat's built-in calendar; Gil uses Google Calendar.
-Google is replaced at the provider seam (the `calendars.providers.google` module that
-calendars.busy loads) by a fake that records calls and answers what the test says, so the
-busy-times cache and the "unknown is never free" rule run as in production. (A fake Google
-server on loopback would be better still; there is no Google client module to point at one yet.)
+Acme's sales agents: Ana and Ben use DynChat's built-in calendar; Gil signed in with Google.
+The real Google client runs against the fake Google on loopback (tests/fakes/google_calendar),
+so busy times come through calendars.busy's cache and its "unknown is never free" rule as in
+production.
 
 Unless a test says otherwise an agent takes 30-minute meetings Monday to Friday 9:00-12:00 UTC,
 no notice, one day ahead, and "now" is Monday 1 June 2026, 00:00 UTC.
 """
 
 import logging
-import sys
-import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,9 +24,9 @@ from calendars.availability import (
     rules_for,
 )
 from calendars.models import Availability, CalendarConnection
-from calendars.providers.base import Interval, TransientCalendarError
 from dialogues.models import Membership
 from meetings.models import Meeting
+from tests.conftest import sign_in
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
@@ -42,29 +39,6 @@ def at(hour, minute=0, day=1):
 
 
 ALL_MORNING = [at(9), at(9, 30), at(10), at(10, 30), at(11), at(11, 30)]
-
-
-class FakeGoogle(types.ModuleType):
-    """Stands in for calendars.providers.google: busy() answers `answer` (a list of
-    Intervals, or an exception to raise) and records each call."""
-
-    def __init__(self):
-        super().__init__("calendars.providers.google")
-        self.answer: list[Interval] | Exception = []
-        self.calls: list[tuple[int, datetime, datetime]] = []
-
-    def busy(self, connection_id, start, end):
-        self.calls.append((connection_id, start, end))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return list(self.answer)
-
-
-@pytest.fixture
-def google(monkeypatch):
-    fake = FakeGoogle()
-    monkeypatch.setitem(sys.modules, "calendars.providers.google", fake)
-    return fake
 
 
 def make_agent(
@@ -120,8 +94,15 @@ def ben(acme):
 
 
 @pytest.fixture
-def gil(acme):
-    return make_agent(acme, "gil", provider=CalendarConnection.Provider.GOOGLE)
+def gil(acme, fake_google):
+    agent = make_agent(acme, "gil", calendar=False)
+    sign_in(agent, fake_google, "google", "gus@acme.test")
+    return agent
+
+
+def freebusy_window(fake_google) -> tuple[str, str]:
+    body = fake_google.last("freebusy.query")["json"]
+    return body["timeMin"], body["timeMax"]
 
 
 # --- Who is bookable -------------------------------------------------------------------------
@@ -258,26 +239,31 @@ def test_rules_for_reads_every_field_of_the_row(acme):
 # --- Provider busy times ---------------------------------------------------------------------
 
 
-def test_provider_busy_times_remove_slots(acme, gil, google):
-    google.answer = [Interval(at(9, 15), at(10))]
+def test_provider_busy_times_remove_slots(acme, gil, fake_google):
+    fake_google.set_busy("primary", [(at(9, 15), at(10))])
     assert agent_slots([gil], now=NOW)[gil.pk] == [at(10), at(10, 30), at(11), at(11, 30)]
 
 
-def test_unknown_busy_times_mean_no_slots_for_that_agent_only(acme, ana, gil, google):
-    google.answer = TransientCalendarError("Google took too long")
+def test_unknown_busy_times_mean_no_slots_for_that_agent_only(acme, ana, gil, fake_google):
+    fake_google.set_freebusy_error("notFound")
     assert offered_slots(acme, now=NOW) == {start: [ana.pk] for start in ALL_MORNING}
 
 
-def test_busy_times_are_read_from_the_cache_within_the_hour(acme, gil, google):
+def test_a_provider_not_answering_means_no_slots_for_that_agent(acme, ana, gil, fake_google):
+    fake_google.fail_next("freebusy.query", 503)
+    assert offered_slots(acme, now=NOW) == {start: [ana.pk] for start in ALL_MORNING}
+
+
+def test_busy_times_are_read_from_the_cache_within_the_hour(acme, gil, fake_google):
     offered_slots(acme, now=NOW + timedelta(minutes=1))
-    google.answer = [Interval(at(9), at(12))]  # Google would now say busy; the cache says free
+    fake_google.set_busy("primary", [(at(9), at(12))])  # Google says busy; the cache, free
     slots = offered_slots(acme, now=NOW + timedelta(minutes=59, seconds=59, microseconds=5))
-    assert len(google.calls) == 1
+    assert fake_google.count("freebusy.query") == 1
     assert list(slots) == ALL_MORNING
 
 
-def test_the_busy_window_is_whole_hours_and_days_from_the_notice_to_the_horizon(acme, gil):
-    rules = rules_for(Availability.objects.get(user=gil))
+def test_the_busy_window_is_whole_hours_and_days_from_the_notice_to_the_horizon(acme, ana):
+    rules = rules_for(Availability.objects.get(user=ana))
     # No notice, no buffers, one day ahead, 30-minute meetings: 10:17 -> 10:00 to the end of
     # the day the last slot's end falls on (Tuesday 10:47 -> Wednesday 00:00).
     assert busy_window(rules, at(10, 17)) == (at(10), at(0, day=3))
@@ -286,23 +272,24 @@ def test_the_busy_window_is_whole_hours_and_days_from_the_notice_to_the_horizon(
     assert busy_window(rules, at(10, 17))[0] == at(10, day=2)
 
 
-def test_the_provider_is_asked_for_the_agents_busy_window(acme, gil, google):
+def test_the_provider_is_asked_for_the_agents_busy_window(acme, gil, fake_google):
     agent_slots([gil], now=at(0, 17))
-    assert google.calls == [(gil.calendar_connection.pk, at(0), at(0, day=3))]
+    assert freebusy_window(fake_google) == ("2026-06-01T00:00:00Z", "2026-06-03T00:00:00Z")
 
 
 # --- Queries ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("count", [1, 10])
-def test_slots_take_two_queries_whatever_the_number_of_agents(
-    acme, count, google, django_assert_num_queries
+def test_warm_slots_take_two_queries_whatever_the_number_of_agents(
+    acme, count, fake_google, django_assert_num_queries
 ):
-    agents = [
-        make_agent(acme, f"agent{n}", provider=("builtin", "google")[n % 2]) for n in range(count)
-    ]
+    agents = [make_agent(acme, f"agent{n}", calendar=n % 2 == 1) for n in range(count)]
+    for agent in agents[::2]:  # every other one on Google, the others on the built-in calendar
+        sign_in(agent, fake_google, "google", "gus@acme.test")
     for agent in agents:
         book(agent, at(10))
+    offered_slots(acme, now=NOW)  # a cold call also asks Google, which reads each connection
     with django_assert_num_queries(2):
         offered = offered_slots(acme, now=NOW)
     assert offered[at(9)] == [agent.pk for agent in agents]
@@ -334,26 +321,32 @@ def test_a_slot_too_soon_is_not_free(acme, ana):
     assert not agent_is_free(ana, at(10), at(10, 30), now=at(10, 1))
 
 
-def test_booking_time_asks_the_provider_live_over_just_the_slot(acme, gil, google):
+def test_booking_time_asks_the_provider_live_over_just_the_slot(acme, gil, fake_google):
     agent_slots([gil], now=NOW)  # fills the cache with "free all morning"
-    google.answer = [Interval(at(10), at(10, 30))]  # then a meeting lands in Google
+    fake_google.set_busy("primary", [(at(10), at(10, 30))])  # then a meeting lands in Google
     assert not agent_is_free(gil, at(10), at(10, 30), now=NOW)
-    assert google.calls[-1] == (gil.calendar_connection.pk, at(10), at(10, 30))
+    assert freebusy_window(fake_google) == ("2026-06-01T10:00:00Z", "2026-06-01T10:30:00Z")
     assert agent_is_free(gil, at(10, 30), at(11), now=NOW)
 
 
-def test_booking_time_with_the_provider_not_answering_is_not_free(acme, gil, google):
-    google.answer = TransientCalendarError("503 from Google")
+def test_booking_time_with_the_provider_not_answering_is_not_free(acme, gil, fake_google):
+    agent_slots([gil], now=NOW)  # the cache says free
+    fake_google.fail_next("freebusy.query", 503)
     assert not agent_is_free(gil, at(10), at(10, 30), now=NOW)
-    assert len(google.calls) == 1
+    assert fake_google.count("freebusy.query") == 2
+
+
+def test_booking_time_with_the_provider_unsure_is_not_free(acme, gil, fake_google):
+    fake_google.set_freebusy_error("backendError")
+    assert not agent_is_free(gil, at(10), at(10, 30), now=NOW)
 
 
 def test_booking_time_does_not_ask_the_provider_for_a_slot_dynchat_already_booked(
-    acme, gil, google
+    acme, gil, fake_google
 ):
     book(gil, at(10))
     assert not agent_is_free(gil, at(10), at(10, 30), now=NOW)
-    assert google.calls == []
+    assert fake_google.count("freebusy.query") == 0
 
 
 def test_an_agent_whose_calendar_broke_is_not_free(acme, gil):
