@@ -208,8 +208,10 @@ def _slots_of(
     for agent_id, start, end in _agent_start_end(meetings):
         booked[agent_id].append(Interval(start, end))
 
-    for pk, connection, rules, (window_start, window_end) in plans:
-        busy = provider_busy.busy_times(connection, window_start, window_end, live=live)
+    answers = provider_busy.busy_times_many(
+        [(connection, start, end) for _, connection, _, (start, end) in plans], live=live
+    )
+    for (pk, _, rules, _), busy in zip(plans, answers, strict=True):
         if busy is None:  # unknown is never free
             continue
         result[pk] = free_slots(rules, now=now, busy=busy, booked=booked[pk], until=until)

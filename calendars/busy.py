@@ -50,3 +50,26 @@ def busy_times(
             timeout=settings.CALENDAR_BUSY_CACHE_SECONDS,
         )
     return intervals
+
+
+def busy_times_many(
+    requests: list[tuple[CalendarConnection, datetime, datetime]], *, live: bool = False
+) -> list[list[Interval] | None]:
+    """busy_times() for several calendars, in order; the cached ones read in one round trip
+    (a page of slots for 20 agents would otherwise pay 20)."""
+    cached: dict = {}
+    if not live:
+        keys = [
+            _cache_key(connection, start, end)
+            for connection, start, end in requests
+            if connection.provider != CalendarConnection.Provider.BUILTIN and connection.bookable
+        ]
+        cached = cache.get_many(keys) if keys else {}
+    answers = []
+    for connection, start, end in requests:
+        hit = cached.get(_cache_key(connection, start, end)) if cached else None
+        if hit is not None and connection.bookable:
+            answers.append([Interval(*pair) for pair in hit])
+        else:
+            answers.append(busy_times(connection, start, end, live=live))
+    return answers

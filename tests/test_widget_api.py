@@ -1322,6 +1322,8 @@ def test_it_serves_its_openapi_description(client):
         "/sites/{site_key}/conversations",
         "/sites/{site_key}/conversations/{conversation_id}",
         "/sites/{site_key}/conversations/{conversation_id}/answers",
+        "/sites/{site_key}/conversations/{conversation_id}/slots",
+        "/sites/{site_key}/conversations/{conversation_id}/bookings",
         "/sites/{site_key}/visitors/identify",
         "/sites/{site_key}/avatar",
     }
