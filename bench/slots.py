@@ -20,7 +20,8 @@ for the run's length.
 
 Measured, over --runs calls after --warmup calls, wall and CPU time:
 - `offered_slots(site)`: end to end, the two queries (agents with their availability and
-  calendar, booked meetings), 20 cache reads, and the slot computation;
+  calendar, booked meetings), one multi-key cache read of the 20 agents' busy times, and the
+  slot computation;
 - `free_slots` x 20: the pure computation for the same 20 agents, inputs already in memory.
 
 Prints a markdown table, writes var/bench/slots.json, exits 1 if p99 of `offered_slots` (wall
@@ -358,7 +359,8 @@ def print_report(report: dict) -> None:
         f"{report['busy_events']} Google busy events, {report['booked_meetings']} booked "
         f"meetings; {report['slot_starts_offered']} slot starts offered "
         f"({report['agent_slots_offered']} agent slots); {report['queries_per_call']} queries "
-        f"and {report['agents']} cache reads per call; first call, cache cold (fake Google on "
+        f"and one cache read of {report['agents']} keys per call; first call, cache cold (fake "
+        "Google on "
         "loopback): "
         f"{report['cold_first_call_ms']} ms; provider calls while measuring: "
         f"{report['provider_calls_measured']}"
