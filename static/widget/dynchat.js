@@ -431,6 +431,8 @@
                   chosen = slot;
                   confirmButton.textContent = "Book " + day.label + " at " + slot.label;
                   confirmButton.hidden = false;
+                  // Right after the chosen day, so Tab reaches it without passing every day.
+                  group.after(confirmButton);
                 };
               });
             });

@@ -73,6 +73,11 @@ def test_a_visitor_in_tokyo_books_a_demo_and_gets_the_invitation(
     first_time.press("Enter")  # keyboard works as well as a click
     expect(first_time).to_have_attribute("aria-pressed", "true")
     book = chat.widget.get_by_role("button", name=f"Book {day_label} at {time_label}")
+    # The confirm button follows the chosen day, so the keyboard reaches it without passing
+    # every other day's times.
+    expect(first_day.locator("xpath=following-sibling::*[1]")).to_have_text(
+        f"Book {day_label} at {time_label}"
+    )
     book.click()
 
     booked = f"{day_label} at {time_label} (Asia/Tokyo)"
