@@ -55,19 +55,6 @@ urlpatterns = [
 
 
 @pytest.fixture
-def fake_microsoft(settings):
-    """A fake Microsoft sign-in and Graph, and the settings that point DynChat at it."""
-    with FakeMicrosoft() as fake:
-        settings.MICROSOFT_CLIENT_ID = fake.client_id
-        settings.MICROSOFT_CLIENT_SECRET = fake.client_secret
-        settings.MICROSOFT_AUTHORITY = fake.authority
-        settings.MICROSOFT_GRAPH_API = fake.graph_url
-        settings.MICROSOFT_CA_BUNDLE = fake.ca_bundle
-        settings.CALENDAR_TIMEOUT_SECONDS = 5
-        yield fake
-
-
-@pytest.fixture
 def sam(db):
     return get_user_model().objects.create_user(
         username="sam", email="sam@example.com", password=PASSWORD, first_name="Sam"
