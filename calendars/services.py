@@ -1,6 +1,8 @@
-"""Writes to calendar connections."""
+"""Writes to calendar connections and OAuth attempts."""
 
+import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -8,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from calendars.models import CalendarConnection
+from calendars.models import CalendarConnection, OAuthAttempt
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +95,30 @@ def save_connection(
     }
     connection, _ = CalendarConnection.objects.update_or_create(user=user, defaults=defaults)
     return connection
+
+
+# How long an agent has between "Connect" and the provider's redirect back.
+OAUTH_ATTEMPT_LIFETIME = timedelta(minutes=10)
+
+
+def start_oauth_attempt(*, user, provider: str, state: str, secret: dict) -> None:
+    """Keep what the OAuth callback will need (`secret`: a PKCE verifier, MSAL's flow), keyed
+    by `state` and bound to `user`. Expired attempts, anyone's, are dropped on the way."""
+    OAuthAttempt.objects.filter(created_at__lt=timezone.now() - OAUTH_ATTEMPT_LIFETIME).delete()
+    OAuthAttempt.objects.create(
+        state=state, user=user, provider=provider, secret=json.dumps(secret)
+    )
+
+
+def take_oauth_attempt(*, user, provider: str, state: str) -> dict | None:
+    """The secret of `user`'s attempt with this `state`, used up; None when there is none, it
+    is another user's or it expired. Deleting is what claims it, so of two callbacks racing
+    with one state only one gets it."""
+    if not state:
+        return None
+    attempt = OAuthAttempt.objects.filter(state=state, user=user, provider=provider).first()
+    if attempt is None or not OAuthAttempt.objects.filter(pk=attempt.pk).delete()[0]:
+        return None
+    if attempt.created_at < timezone.now() - OAUTH_ATTEMPT_LIFETIME:
+        return None
+    return json.loads(attempt.secret)

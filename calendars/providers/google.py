@@ -40,7 +40,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from calendars.models import CalendarConnection, OAuthAttempt
+from calendars.models import CalendarConnection
 from calendars.providers.base import (
     AuthorizationFailed,
     BusyUnknown,
@@ -52,7 +52,12 @@ from calendars.providers.base import (
     PermanentCalendarError,
     TransientCalendarError,
 )
-from calendars.services import mark_needs_reconnect, save_connection
+from calendars.services import (
+    mark_needs_reconnect,
+    save_connection,
+    start_oauth_attempt,
+    take_oauth_attempt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,6 @@ FREEBUSY_SCOPE = "https://www.googleapis.com/auth/calendar.freebusy"
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 # Full scope URIs; freebusy.query also accepts calendar.events, so events is the one we require.
 SCOPES = ["openid", EMAIL_SCOPE, FREEBUSY_SCOPE, EVENTS_SCOPE]
-ATTEMPT_LIFETIME = timedelta(minutes=10)
 # Refresh a little before Google's expiry, so a token doesn't die in the middle of a call.
 REFRESH_MARGIN = timedelta(seconds=60)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
@@ -84,15 +88,8 @@ def authorization_url(user, redirect_uri: str) -> str:
     url, state = flow.authorization_url(
         access_type="offline", prompt="consent", include_granted_scopes="true"
     )
-    # An agent who clicks "Connect" twice and gives up leaves rows behind: drop their stale ones.
-    OAuthAttempt.objects.filter(
-        user=user, provider=GOOGLE, created_at__lt=timezone.now() - ATTEMPT_LIFETIME
-    ).delete()
-    OAuthAttempt.objects.create(
-        state=state,
-        user=user,
-        provider=GOOGLE,
-        secret=json.dumps({"code_verifier": flow.code_verifier}),
+    start_oauth_attempt(
+        user=user, provider=GOOGLE, state=state, secret={"code_verifier": flow.code_verifier}
     )
     return url
 
@@ -173,23 +170,9 @@ def _flow(redirect_uri: str, *, scopes: list[str] | None, code_verifier: str | N
 
 
 def _take_attempt(user, state: str) -> str | None:
-    """The code verifier of `user`'s attempt with this state, used up; None if there is none,
-    it is another user's, or it is too old. The row lock makes two racing callbacks with the
-    same state get it once between them."""
-    if not state:
-        return None
-    with transaction.atomic():
-        attempt = (
-            OAuthAttempt.objects.select_for_update()
-            .filter(state=state, user=user, provider=GOOGLE)
-            .first()
-        )
-        if attempt is None:
-            return None
-        attempt.delete()
-    if attempt.created_at < timezone.now() - ATTEMPT_LIFETIME:
-        return None
-    return json.loads(attempt.secret)["code_verifier"]
+    """The code verifier of `user`'s attempt with this state, used up (None: start again)."""
+    secret = take_oauth_attempt(user=user, provider=GOOGLE, state=state)
+    return secret["code_verifier"] if secret else None
 
 
 def _exchange_code(code: str, redirect_uri: str, verifier: str) -> dict:

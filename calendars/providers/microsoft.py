@@ -18,14 +18,13 @@ NeedsReconnect. Graph's 401 InvalidAuthenticationToken gets one forced refresh a
 other 4xx PermanentCalendarError. Nothing here retries in a loop: the Celery task owns retries.
 """
 
-import json
 import logging
 import ssl
 import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import NoReturn
 from urllib.parse import quote
@@ -39,7 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calendars import services
-from calendars.models import CalendarConnection, OAuthAttempt
+from calendars.models import CalendarConnection
 from calendars.providers.base import (
     AuthorizationFailed,
     BusyUnknown,
@@ -57,7 +56,6 @@ log = logging.getLogger(__name__)
 PROVIDER = CalendarConnection.Provider.MICROSOFT
 # MSAL adds openid, profile and offline_access itself (and refuses them here).
 SCOPES = ["Calendars.ReadWrite", "User.Read"]
-ATTEMPT_TTL = timedelta(minutes=10)
 RECONNECT_ERRORS = frozenset({"invalid_grant", "interaction_required"})
 TRANSIENT_TOKEN_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 UTC_PREFERENCE = {"Prefer": 'outlook.timezone="UTC"'}
@@ -169,12 +167,7 @@ def authorization_url(user, redirect_uri: str) -> str:
         raise AuthorizationFailed(
             "Microsoft's sign-in cannot be reached right now. Please try again in a minute."
         ) from exc
-    OAuthAttempt.objects.filter(
-        provider=PROVIDER, created_at__lt=timezone.now() - ATTEMPT_TTL
-    ).delete()
-    OAuthAttempt.objects.create(
-        state=flow["state"], user=user, provider=PROVIDER, secret=json.dumps(flow)
-    )
+    services.start_oauth_attempt(user=user, provider=PROVIDER, state=flow["state"], secret=flow)
     return flow["auth_uri"]
 
 
@@ -186,16 +179,10 @@ def finish_authorization(user, params: dict, redirect_uri: str) -> CalendarConne
     start_again = "This Outlook sign-in has expired or was not started here. Please start again."
     if hasattr(params, "dict"):  # a QueryDict (request.GET): one value per key, as MSAL wants
         params = params.dict()
-    attempt = OAuthAttempt.objects.filter(
-        state=str(params.get("state") or ""), user=user, provider=PROVIDER
-    ).first()
-    # Deleting first makes the attempt single-use even when two callbacks race.
-    if attempt is None or not OAuthAttempt.objects.filter(pk=attempt.pk).delete()[0]:
-        raise AuthorizationFailed(start_again)
-    if attempt.created_at < timezone.now() - ATTEMPT_TTL:
-        raise AuthorizationFailed(start_again)
-    flow = json.loads(attempt.secret)
-    if flow.get("redirect_uri") != redirect_uri:
+    flow = services.take_oauth_attempt(
+        user=user, provider=PROVIDER, state=str(params.get("state") or "")
+    )
+    if flow is None or flow.get("redirect_uri") != redirect_uri:
         raise AuthorizationFailed(start_again)
 
     cache = msal.SerializableTokenCache()
