@@ -18,7 +18,8 @@ workers never overwrite each other's refresh token.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True, order=True)
@@ -77,3 +78,21 @@ class BusyUnknown(CalendarError):
 
 class AuthorizationFailed(Exception):
     """The sign-in could not be finished; the message is shown to the agent."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header, a number or an HTTP date; None without one
+    (or with one that cannot be read)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

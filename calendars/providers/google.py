@@ -22,7 +22,6 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import google_auth_httplib2
@@ -51,6 +50,7 @@ from calendars.providers.base import (
     NewEvent,
     PermanentCalendarError,
     TransientCalendarError,
+    retry_after_seconds,
 )
 from calendars.services import (
     mark_needs_reconnect,
@@ -429,21 +429,7 @@ def _error_reasons(exc: HttpError) -> set[str]:
 
 
 def _retry_after(response) -> float | None:
-    """Seconds from a Retry-After header (a number or an HTTP date); None without one."""
-    value = response.get("retry-after")  # httplib2 lower-cases header names
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
+    return retry_after_seconds(response.get("retry-after"))  # httplib2 lower-cases names
 
 
 # --- tokens ------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import NoReturn
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +48,7 @@ from calendars.providers.base import (
     NewEvent,
     PermanentCalendarError,
     TransientCalendarError,
+    retry_after_seconds,
 )
 
 log = logging.getLogger(__name__)
@@ -315,18 +315,7 @@ def _needs_reconnect(connection_id: int, reason: str) -> NoReturn:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def _graph_error(response: httpx.Response) -> tuple[str, str]:
