@@ -19,7 +19,7 @@ from django.db.models import FloatField, Func
 from django.utils import timezone
 
 from calendars import busy as provider_busy
-from calendars.models import Availability, CalendarConnection
+from calendars.models import CREDENTIAL_FIELDS, Availability, CalendarConnection
 from calendars.providers.base import Interval
 from calendars.slots import Rules, RulesInvalid, free_slots, parse_rules
 from dialogues.models import Membership
@@ -31,7 +31,6 @@ User = get_user_model()
 
 # Not needed for slots, and each one read is a decryption: left in the database. (Providers
 # read the credentials themselves, by connection id, under the row's lock.)
-_CREDENTIALS = ("refresh_token", "access_token", "token_cache")
 
 
 # Parsed rules by the row's content (not by updated_at, which a queryset .update() leaves
@@ -96,7 +95,7 @@ def bookable_agents(site) -> list[User]:
             availability__isnull=False,
         )
         .select_related("calendar_connection", "availability")
-        .defer(*(f"calendar_connection__{name}" for name in _CREDENTIALS))
+        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
         .order_by("membership__pk")  # one membership per user and site
     )
 
@@ -116,7 +115,7 @@ def agent_slots(
     users = list(
         User.objects.filter(pk__in=ids)
         .select_related("availability", "calendar_connection")
-        .defer(*(f"calendar_connection__{name}" for name in _CREDENTIALS))
+        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
     )
     found = _slots_of(users, now=_now(now), live=live, until=until)
     return {pk: found.get(pk, []) for pk in ids}
@@ -148,7 +147,7 @@ def agent_is_free(agent, start: datetime, end: datetime, *, now: datetime | None
             raise ValueError(f"{name} must be an aware datetime")
     user = (
         User.objects.select_related("availability", "calendar_connection")
-        .defer(*(f"calendar_connection__{name}" for name in _CREDENTIALS))
+        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
         .filter(pk=agent.pk)
         .first()
     )

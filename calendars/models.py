@@ -63,6 +63,11 @@ class CalendarConnection(models.Model):
         return self.status == self.Status.CONNECTED
 
 
+# The encrypted columns of CalendarConnection: defer them where only the status is needed, so
+# nothing is decrypted for nothing.
+CREDENTIAL_FIELDS = ("refresh_token", "access_token", "token_cache")
+
+
 class OAuthAttempt(models.Model):
     """An authorisation under way: what the callback needs to finish it, kept server-side.
 

@@ -11,6 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_POST
 
+from calendars.models import CREDENTIAL_FIELDS
 from dialogues import services
 from dialogues.access import ADMIN_ONLY, site_for
 from dialogues.models import Membership
@@ -64,6 +65,8 @@ def members(request, site_id):
     team = list(
         Membership.objects.filter(site=site)
         .select_related("user", "user__calendar_connection")
+        # Not the tokens: the page shows the status only, and decrypting is wasted work.
+        .defer(*(f"user__calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
         .order_by("role", "user__email")
     )
     for membership in team:

@@ -8,6 +8,7 @@ from django.db import connection
 from calendars import crypto
 from calendars.models import CalendarConnection
 from calendars.services import save_connection
+from tests.conftest import make_agent
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
@@ -83,3 +84,21 @@ def test_a_token_key_that_is_not_a_fernet_key_is_an_error(settings):
 
     (error,) = [m for m in run_checks() if m.id == "dynchat.E001"]
     assert "entry 2" in error.msg
+
+
+def test_the_team_page_shows_calendars_without_decrypting_their_tokens(
+    client, acme, maya, settings
+):
+    from dialogues.models import Membership
+
+    Membership.objects.filter(user=maya, site=acme).update(role="admin")
+    settings.CALENDAR_TOKEN_KEYS = [OLD]
+    agent = make_agent(acme, "gus")
+    save_connection(agent, "google", account_email="gus@acme.test", refresh_token="1//gus")
+    settings.CALENDAR_TOKEN_KEYS = [NEW]  # the token could not be read now
+    client.force_login(maya)
+
+    response = client.get(f"/sites/{acme.pk}/members/")
+
+    assert response.status_code == 200
+    assert "Google Calendar" in response.content.decode()
