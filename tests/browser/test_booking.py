@@ -1,5 +1,6 @@
 """A visitor in another time zone books a meeting from the demo dialogue."""
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -130,3 +131,46 @@ def test_a_visitor_can_change_the_time_zone_and_times_follow(
     # Tokyo is 8 or 9 hours ahead of London: the same first time, said in London.
     london_first = chat.widget.get_by_role("group").first.get_by_role("button").first.text_content()
     assert london_first != in_tokyo
+
+
+def test_a_visitor_whose_time_was_taken_meanwhile_is_told_and_picks_again(
+    tokyo_page, page_url, demo_site, only_priya
+):
+    chat = Chat(tokyo_page, page_url)
+    walk_to_booking(chat, "Kenji", "kenji@example.jp")
+    first_day = chat.widget.get_by_role("group").first
+    day_label = first_day.locator("legend").text_content()
+    first_time = first_day.get_by_role("button").first
+    time_label = first_time.text_content()
+    first_time.click()
+    # Meanwhile another visitor books that very time with Priya, the only agent.
+    other = Chat(
+        tokyo_page.context.browser.new_context(timezone_id="Asia/Tokyo").new_page(), page_url
+    )
+    walk_to_booking(other, "Aiko", "aiko@example.jp")
+    other.widget.get_by_role("group", name=day_label).get_by_role(
+        "button", name=time_label, exact=True
+    ).click()
+    other.widget.get_by_role("button", name=f"Book {day_label} at {time_label}").click()
+    other.bot_says("You're booked for")
+    other.page.context.close()
+
+    chat.widget.get_by_role("button", name=f"Book {day_label} at {time_label}").click()
+
+    expect(chat.log.locator(".msg.error").last).to_have_text(
+        "Sorry, that time was just taken. Please pick another one."
+    )
+    # Fresh times, without the taken one; the next one can be booked.
+    fresh_day = chat.widget.get_by_role("group").first
+    expect(fresh_day).to_be_visible()
+    taken = chat.widget.get_by_role("group", name=day_label).get_by_role(
+        "button", name=time_label, exact=True
+    )
+    expect(taken).to_have_count(0)
+    fresh_day.get_by_role("button").first.click()
+    chat.widget.get_by_role("button", name=re.compile("^Book ")).click()
+    chat.bot_says("You're booked for")
+    assert sorted(Meeting.objects.values_list("lead_email", flat=True)) == [
+        "aiko@example.jp",
+        "kenji@example.jp",
+    ]
