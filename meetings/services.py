@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from dialogues.flow.cards import BookingCard
 from dialogues.models import Site
 from dialogues.selectors import version_flow_by_id
 from meetings.models import InvitationTemplate, Meeting
+from meetings.tasks import add_meeting_to_calendar
 from widget import services as conversations
 from widget.models import Conversation, ConversationEvent
 
@@ -127,7 +129,7 @@ def book_meeting(
             "user_id", "meeting_minutes"
         )
     )
-    agents = {a.pk: a for a in _users(candidates)}
+    agents = {a.pk: a for a in get_user_model().objects.filter(pk__in=candidates)}
     label = when_label(start, zone)
     for agent_id in candidates:
         agent = agents.get(agent_id)
@@ -151,12 +153,6 @@ def book_meeting(
         if booked is not None:
             return booked
     raise SlotTaken
-
-
-def _users(ids):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.filter(pk__in=ids)
 
 
 def _store(
@@ -216,8 +212,6 @@ def _store(
         conversations.record_step(
             conversation, outcome, events, answer=(card_id, label), now=timezone.now()
         )
-        from meetings.tasks import add_meeting_to_calendar
-
         meeting_id = str(meeting.pk)
         transaction.on_commit(lambda: add_meeting_to_calendar.delay(meeting_id))
         step_done = conversations.Step(
