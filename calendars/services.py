@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calendars.models import CalendarConnection, OAuthAttempt
+from routing import services as routing
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def save_connection(
         **credentials,
     }
     connection, _ = CalendarConnection.objects.update_or_create(user=user, defaults=defaults)
+    routing.join_queues(user)
     return connection
 
 

@@ -28,4 +28,5 @@ urlpatterns = [
     path("marketo/", include("marketo_sync.urls")),
     path("calendar/", include("calendars.urls")),
     path("", include("meetings.urls")),
+    path("", include("routing.urls")),
 ]

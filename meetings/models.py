@@ -53,6 +53,21 @@ class Meeting(models.Model):
         CREATED = "created", "On the agent's calendar"
         BUILTIN = "builtin", "In the DynChat calendar"
         FAILED = "failed", "Could not be added to the calendar"
+        REMOVED = "removed", "Removed from the agent's calendar"
+        REMOVE_FAILED = "remove_failed", "Could not be removed from the calendar"
+
+    class Outcome(models.TextChoices):
+        """Whether a past meeting took place, as its agent or an admin marked it. Unmarked
+        meetings count as having happened once the grace period after their end is over."""
+
+        UNMARKED = "", "Not marked"
+        HAPPENED = "happened", "Happened"
+        NO_SHOW = "no_show", "No-show"
+
+    class RoutedBy(models.TextChoices):
+        ACCOUNT = "account", "Account owner"
+        RULE = "rule", "Custom rule"
+        ROUND_ROBIN = "round_robin", "Round robin"
 
     # Also the Google event id (hex is base32hex) and the Graph transactionId: a retried
     # insert finds the event made by the first attempt instead of making a second one.
@@ -99,6 +114,38 @@ class Meeting(models.Model):
     ical_uid = models.CharField(max_length=1024, blank=True)
     join_url = models.URLField(max_length=2000, blank=True)
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    # The agent's "new meeting" email, sent at most once.
+    agent_notified_at = models.DateTimeField(null=True, blank=True)
+
+    # How routing chose the agent: the step, the rule's name when a custom rule did, and the
+    # queue's assignment counter (1, 2, 3 ... per queue, in commit order) for round robin.
+    routed_by = models.CharField(max_length=20, choices=RoutedBy.choices, blank=True)
+    routing_rule_name = models.CharField(max_length=100, blank=True)
+    assignment = models.PositiveBigIntegerField(null=True, blank=True)
+
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    outcome_marked_at = models.DateTimeField(null=True, blank=True)
+    outcome_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Who cancelled: empty with cancelled_at set means the visitor, from their invitation.
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    # The cancellation emails (the agent's, the visitor's), each sent at most once.
+    agent_cancellation_sent_at = models.DateTimeField(null=True, blank=True)
+    visitor_cancellation_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

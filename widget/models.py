@@ -86,6 +86,9 @@ class ConversationEvent(models.Model):
         GOAL_REACHED = "goal_reached"
         FIELD_CAPTURED = "field_captured"
         MEETING_BOOKED = "meeting_booked"
+        # Nobody could take the visitor at a booking card: they were shown the site's
+        # routing fallback message instead of times.
+        ROUTING_FALLBACK = "routing_fallback"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
