@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Times on pages in the viewer's zone (the `tz` cookie, else an agent's own zone).
+    "dynchat.timezones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -72,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "marketo_sync.context_processors.navigation",
                 "calendars.context_processors.navigation",
+                "meetings.context_processors.navigation",
             ],
         },
     },
@@ -266,3 +269,6 @@ CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
 CALENDAR_BUSY_CACHE_SECONDS = env_int("CALENDAR_BUSY_CACHE_SECONDS", 120, minimum=0)
 # How long the calendar event task keeps retrying a provider before the meeting is marked failed.
 CALENDAR_EVENT_MAX_RETRIES = env_int("CALENDAR_EVENT_MAX_RETRIES", 6, minimum=0)
+# A past meeting nobody marked counts as having happened once this many hours after its end
+# have passed; until then the meetings list shows it as awaiting an outcome.
+MEETING_OUTCOME_GRACE_HOURS = env_int("MEETING_OUTCOME_GRACE_HOURS", 48, minimum=0)

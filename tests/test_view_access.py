@@ -3,29 +3,46 @@ who may open it (by role) and what everybody else gets (a sign-in redirect, or a
 leaks nothing), including Acme's objects addressed under Globex's URL.
 
 Each URL is filled with Acme's real objects (site, dialogue, a published version, a card, the
-admin's membership); GET and POST are both tried, and nothing of Acme's may change.
+admin's membership, a meeting of one of its agents); GET and POST are both tried, and nothing of
+Acme's may change. Names are namespaced ("meetings:list"), as apps reuse short names.
 
 The agent's calendar pages (the calendars app, /calendar/...) belong to no site: each is the
 signed-in agent's own, so they are walked separately, for people who are no agent anywhere."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from calendars.models import Availability, CalendarConnection, OAuthAttempt
 from dialogues import services
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
-from meetings.models import InvitationTemplate
-from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_published_dialogue
+from meetings.models import InvitationTemplate, Meeting
+from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_agent, make_published_dialogue
+from tests.meeting_factories import make_meeting
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 Role = Membership.Role
 
 # Pages a marketing user may not open (only marketing admins).
-ADMIN_PAGES = {"site_settings", "members", "member_role", "member_remove"}
+ADMIN_PAGES = {
+    "dialogues:site_settings",
+    "dialogues:members",
+    "dialogues:member_role",
+    "dialogues:member_remove",
+}
+# Sales agents open these too, but see only their own meetings in them (so a stranger agent of
+# Acme gets a page without Acme's meeting, not a 404); the rows are tested in
+# test_meetings_list.py. A meeting's own page stays a 404 for any agent but its own.
+AGENT_OWN_PAGES = {"meetings:list", "meetings:export"}
+# Actions on a meeting for its agent and the site's admins: a marketing user, who may see the
+# meeting, is refused with a 403 rather than a 404.
+MEETING_ACTIONS = {"meetings:outcome", "meetings:cancel"}
 # Site pages outside these rules, with the reason.
 NOT_SITE_PAGES = {
-    "home",  # lists the user's own sites; tested in test_marketer_home.py
+    "dialogues:home",  # lists the user's own sites; tested in test_marketer_home.py
 }
 # The apps whose URLs with a site id are marketer pages of that site.
 SITE_APPS = {"dialogues", "meetings"}
@@ -35,17 +52,17 @@ def app_patterns(apps: set[str]) -> list[tuple[str, str]]:
     """(name, route) of every named URL of the apps `apps`."""
     found = []
 
-    def walk(patterns, prefix=""):
+    def walk(patterns, app, prefix=""):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                walk(pattern.url_patterns, app, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern) and pattern.name:
-                found.append((pattern.name, prefix + str(pattern.pattern)))
+                found.append((f"{app}:{pattern.name}", prefix + str(pattern.pattern)))
 
     resolver = get_resolver()
     for pattern in resolver.url_patterns:
         if isinstance(pattern, URLResolver) and getattr(pattern, "app_name", "") in apps:
-            walk(pattern.url_patterns, str(pattern.pattern))
+            walk(pattern.url_patterns, pattern.app_name, str(pattern.pattern))
     return found
 
 
@@ -64,13 +81,16 @@ AGENT_PATTERNS = app_patterns({"calendars"})
 
 def test_the_walk_finds_the_marketer_pages():
     names = {name for name, _ in PATTERNS}
-    assert {"list", "detail", "targeting", "preview", "branding", "members", "editor"} <= names
-    assert "invitation" in names
+    dialogue_pages = {"list", "detail", "targeting", "preview", "branding", "members", "editor"}
+    assert {f"dialogues:{name}" for name in dialogue_pages} <= names
+    meeting_pages = {"invitation", "list", "export", "detail", "outcome", "cancel"}
+    assert {f"meetings:{name}" for name in meeting_pages} <= names
 
 
 def test_the_walk_finds_the_agents_calendar_pages():
     names = {name for name, _ in AGENT_PATTERNS}
-    assert {"settings", "preview", "connect", "callback", "disconnect"} <= names
+    calendar_pages = {"settings", "preview", "connect", "callback", "disconnect"}
+    assert {f"calendars:{name}" for name in calendar_pages} <= names
     assert all("<int:site_id>" not in route for _, route in AGENT_PATTERNS)
 
 
@@ -79,7 +99,16 @@ def world(maya, acme, globex):
     dialogue = make_published_dialogue(
         acme, name="Acme secret plan", flow=EVERY_CARD_FLOW, user=maya
     )
+    # Ended an hour ago and unmarked: a page that let a stranger mark or cancel it would change it.
+    meeting = make_meeting(
+        acme,
+        make_agent(acme, "alex"),
+        start=timezone.now() - timedelta(hours=2),
+        lead_email="lead@acme-secret.test",
+        dialogue=dialogue,
+    )
     return {
+        "meeting": meeting,
         "acme": acme,
         "globex": globex,
         "dialogue": dialogue,
@@ -96,6 +125,7 @@ def fill(route, world, site):
         "<int:membership_id>": world["membership"].pk,
         "<str:card_id>": "hello",
         "<str:provider_name>": "google",
+        "<uuid:meeting_id>": world["meeting"].pk,
     }
     path = route
     for placeholder, value in values.items():
@@ -111,6 +141,7 @@ def acme_state():
         list(Membership.objects.order_by("pk").values_list("pk", "role")),
         list(Site.objects.order_by("pk").values()),
         list(InvitationTemplate.objects.order_by("pk").values()),
+        list(Meeting.objects.order_by("pk").values()),
     )
 
 
@@ -139,8 +170,13 @@ def test_strangers_get_nothing_and_change_nothing(client, world, omar, outsider,
         assert method(url).status_code in (302, 405)
     for user in (outsider, omar, agent):
         client.force_login(user)
-        refused(client, url)
-    if "<int:dialogue_id>" in route or "<int:membership_id>" in route:
+        if user == agent and name in AGENT_OWN_PAGES:
+            shows_no_meeting_of_others(client, url)
+        else:
+            refused(client, url)
+    if any(
+        key in route for key in ("<int:dialogue_id>", "<int:membership_id>", "<uuid:meeting_id>")
+    ):
         # Omar's own site's URL with Acme's objects in it.
         client.force_login(omar)
         refused(client, fill(route, world, world["globex"]))
@@ -155,8 +191,21 @@ def refused(client, url):
         response = method(url)
         assert response.status_code in (404, 405), (method, url)
         assert b"Acme secret plan" not in response.content
+        assert b"acme-secret" not in response.content
         statuses.add(response.status_code)
     assert 404 in statuses, url
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def shows_no_meeting_of_others(client, url):
+    """An agent's own view of a meetings page: it opens (GET only), without others' meetings."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert b"acme-secret" not in body(response)
+    assert client.post(url).status_code == 405
 
 
 @pytest.mark.parametrize(("name", "route"), PATTERNS, ids=[name for name, _ in PATTERNS])
@@ -167,9 +216,28 @@ def test_marketing_users_open_their_pages_but_not_the_admins(client, world, name
     if name in ADMIN_PAGES:
         refused(client, url)
         assert acme_state() == before
+    elif name in MEETING_ACTIONS:
+        statuses = {client.get(url).status_code, client.post(url).status_code}
+        assert statuses <= {403, 405} and 403 in statuses, name
+        assert acme_state() == before
     else:
         # 200 for pages; 405 for POST-only actions (the method, not access, is refused).
         assert client.get(url).status_code in (200, 405), name
+
+
+MEETING_PATTERNS = [(name, route) for name, route in PATTERNS if "<uuid:meeting_id>" in route]
+
+
+@pytest.mark.parametrize(
+    ("name", "route"), MEETING_PATTERNS, ids=[name for name, _ in MEETING_PATTERNS]
+)
+def test_the_meetings_agent_opens_its_pages(client, world, name, route):
+    # Opening (GET) only: what POSTs do is tested in test_meeting_outcomes.py.
+    client.force_login(world["meeting"].agent)
+    response = client.get(fill(route, world, world["acme"]))
+    assert response.status_code in (200, 405), name
+    if response.status_code == 200:
+        assert b"lead@acme-secret.test" in response.content
 
 
 @pytest.mark.parametrize(
