@@ -33,7 +33,14 @@ TOKENS: list[tuple[str, str]] = [
     ("meeting.date", "The date alone, e.g. Monday, 23 November 2026"),
     ("meeting.duration", "How long it lasts, e.g. 30 minutes"),
     ("meeting.link", "The video call link (empty when the calendar made none)"),
+    (
+        "meeting.cancel_link",
+        "The page where the visitor can cancel the meeting (added at the end when not used)",
+    ),
 ]
+# Every invitation carries its cancel link: a template without the token gets this line added.
+CANCEL_LINK_TOKEN = "meeting.cancel_link"  # noqa: S105 - a token's name, not a secret
+CANCEL_FOOTER = "Can't make it? Cancel the meeting here: {url}"
 KNOWN = frozenset(name for name, _ in TOKENS)
 EXAMPLE = '{{person.firstName | "there"}}'
 
@@ -70,6 +77,7 @@ class InvitationContext:
     end: datetime
     time_zone: str
     join_url: str
+    cancel_url: str = ""
 
     def zone(self) -> ZoneInfo:
         # The booking stores the zone the widget reported; a zone this machine does not know
@@ -93,6 +101,7 @@ class InvitationContext:
             "meeting.date": format_date(local),
             "meeting.duration": format_duration(self.end - self.start),
             "meeting.link": self.join_url,
+            "meeting.cancel_link": self.cancel_url,
         }
 
 
@@ -163,6 +172,20 @@ def render(text: str, context: InvitationContext) -> str:
     return TOKEN.sub(substitute, text)
 
 
+def uses_token(text: str, name: str) -> bool:
+    """Whether `text` has the token `name` in it (with or without a fallback)."""
+    return any(f"{m['ns']}.{m['name']}" == name for m in TOKEN.finditer(text))
+
+
+def render_body(text: str, context: InvitationContext) -> str:
+    """render() for an invitation's body: the cancel link is added at the end when the
+    marketer's text does not place it, so every visitor can cancel."""
+    body = render(text, context)
+    if context.cancel_url and not uses_token(text, CANCEL_LINK_TOKEN):
+        body = body.rstrip("\n") + "\n\n" + CANCEL_FOOTER.format(url=context.cancel_url) + "\n"
+    return body
+
+
 def render_subject(text: str, context: InvitationContext) -> str:
     """render() for an email subject: one line whatever the visitor typed into their name
     (a header with a line break in it is refused by Django's mail, or worse, injected)."""
@@ -171,7 +194,7 @@ def render_subject(text: str, context: InvitationContext) -> str:
 
 def sample_context(now: datetime | None = None) -> InvitationContext:
     """A made-up booking for previews: two days from `now` (default: the current time), at
-    9:00 AM in Paris, for 30 minutes, with a video link."""
+    9:00 AM in Paris, for 30 minutes, with a video link and a (made-up) cancel link."""
     now = now or datetime.now(UTC)
     zone = ZoneInfo("Europe/Paris")
     day = now.astimezone(zone).date() + timedelta(days=2)
@@ -187,4 +210,5 @@ def sample_context(now: datetime | None = None) -> InvitationContext:
         end=(start + timedelta(minutes=30)).astimezone(UTC),
         time_zone=zone.key,
         join_url="https://meet.example.com/abc-defg-hij",
+        cancel_url="https://dynchat.example.com/m/0f8fad5b-d9cb-469f-a165-70867728950e/cancel/example/",
     )

@@ -183,6 +183,8 @@ Thanks for booking time with {{agent.name}}. You're confirmed for {{meeting.time
 
 The invitation is attached; add it to your calendar so you don't miss it.
 
+Can't make it? Cancel the meeting here: {{meeting.cancel_link}}
+
 See you then!
 """
 

@@ -148,7 +148,8 @@ def test_a_visitor_books_a_meeting_and_the_chat_goes_on(
 
     with django_capture_on_commit_callbacks() as after_commit:
         response = book(acme_widget, booking_chat, start)
-    assert len(after_commit) == 1  # the calendar task, queued once the booking committed
+    # The calendar task and the agent's email, queued once the booking committed.
+    assert len(after_commit) == 2
     run_calendar_task()
 
     assert response.status_code == 201, response.content
@@ -196,7 +197,10 @@ def test_the_invitation_carries_the_sites_text_and_an_ics_the_calendar_can_merge
     assert message.subject == "Demo with Alex Agent"
     assert message.body.startswith("Hello Ann from your team: ")
     day, _, time = label.partition(" at ")  # "Monday, 23 November", "9:00 AM (Europe/Paris)"
-    assert message.body.endswith(f"{time}.") and day in message.body
+    text, _, footer = message.body.partition("\n\n")
+    assert text.endswith(f"{time}.") and day in text
+    # A template without the cancel link gets it added at the end.
+    assert footer.startswith("Can't make it? Cancel the meeting here: http://")
     assert message.reply_to == ["alex@example.com"]
     (part,) = [p for p in message.attachments if p.get_content_type() == "text/calendar"]
     assert part.get_param("method") == "REQUEST"

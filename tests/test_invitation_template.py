@@ -37,6 +37,7 @@ def booking(**changes) -> InvitationContext:
         "end": datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
         "time_zone": "Europe/Paris",
         "join_url": "https://meet.google.test/abc-defg-hij",
+        "cancel_url": "https://chat.acme.test/m/1/cancel/t0k3n/",
     }
     return InvitationContext(**{**values, **changes})
 
@@ -58,6 +59,7 @@ def test_every_token_becomes_the_bookings_value_in_the_visitors_zone():
         "Monday, 23 November 2026",
         "30 minutes",
         "https://meet.google.test/abc-defg-hij",
+        "https://chat.acme.test/m/1/cancel/t0k3n/",
     ]
 
 

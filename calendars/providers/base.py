@@ -9,7 +9,11 @@ A provider module (google.py, microsoft.py, builtin.py) exposes:
   AuthorizationFailed;
 - ``busy(connection_id, start, end) -> list[Interval]``: the agent's busy times in the window;
 - ``create_event(connection_id, event) -> CreatedEvent``: idempotent by ``event.key``;
-- ``cancel_event(connection_id, provider_event_id) -> None``: idempotent (gone is fine);
+- ``cancel_event(connection_id, provider_event_id) -> None``: idempotent (gone is fine), and
+  without a notice of the provider's own to the visitor where the provider allows it (DynChat
+  emails the visitor their cancellation);
+- ``cancel_event_by_key(connection_id, *, key, start, end) -> None``: the same for an event
+  whose id was never recorded (the answer to create_event was lost), found by ``event.key``;
 - ``revoke(connection) -> None``: best effort, on disconnect.
 
 Every function that talks to the provider takes the connection's id, not the row: it reads the

@@ -18,6 +18,10 @@ def create_event(connection_id: int, event: NewEvent) -> CreatedEvent:
 
 
 def cancel_event(connection_id: int, provider_event_id: str) -> None:
+    return None  # the meeting row was the calendar entry; cancelling it is all there is
+
+
+def cancel_event_by_key(connection_id: int, *, key: str, start: datetime, end: datetime) -> None:
     return None
 
 

@@ -308,8 +308,9 @@ def create_event(connection_id: int, event: NewEvent) -> CreatedEvent:
 def cancel_event(connection_id: int, provider_event_id: str) -> None:
     """Delete the meeting's event; an event that is already gone (404, 410) counts as done.
 
-    sendUpdates="all": Google's cancellation carries the same UID as DynChat's invitation, so
-    it takes the meeting out of the visitor's calendar too.
+    sendUpdates="none", as when it was made: Google never wrote to the visitor (DynChat sent
+    the invitation), so DynChat sends the cancellation too, an .ics CANCEL with this event's
+    iCalUID; a notice from Google as well would tell the visitor twice.
     """
     if not provider_event_id:
         return
@@ -317,7 +318,7 @@ def cancel_event(connection_id: int, provider_event_id: str) -> None:
         _call(
             connection_id,
             lambda service: service.events().delete(
-                calendarId="primary", eventId=provider_event_id, sendUpdates="all"
+                calendarId="primary", eventId=provider_event_id, sendUpdates="none"
             ),
             passthrough=(404, 410),
         )
@@ -325,6 +326,12 @@ def cancel_event(connection_id: int, provider_event_id: str) -> None:
         log.info(
             "Google event %s of calendar %s was already gone", provider_event_id, connection_id
         )
+
+
+def cancel_event_by_key(connection_id: int, *, key: str, start: datetime, end: datetime) -> None:
+    """Delete the event made for `key` when its id was never recorded (the answer to the
+    insert was lost): our key is the event's id, so this is cancel_event."""
+    cancel_event(connection_id, key)
 
 
 def revoke(connection: CalendarConnection) -> None:

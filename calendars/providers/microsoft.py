@@ -555,13 +555,52 @@ def create_event(connection_id: int, event: NewEvent) -> CreatedEvent:
 
 
 def cancel_event(connection_id: int, provider_event_id: str) -> None:
-    """Cancel the meeting (Graph emails the attendee the cancellation). Already gone is done."""
+    """Delete the meeting's event from the agent's calendar. Already gone (404) is done.
+
+    Which call, and the notice it sends. Graph has no way to take an organiser's meeting off
+    without telling its attendees: DELETE on the organiser's event "sends a cancellation
+    message to the meeting attendees" (Graph's event-delete page), the cancel action exists to
+    send one with a comment, and Graph's maintainers confirm there is no switch for it
+    (microsoftgraph/microsoft-graph-docs#7339, #7968). What is in our hands is not to send a
+    second, custom notice: DELETE, not cancel. Outlook's cancellation is the counterpart of
+    the invitation Outlook sent when the event was made (create_event), and carries the same
+    UID as DynChat's invitation and cancellation, so the visitor's calendar takes out one
+    meeting whichever arrives first. DELETE also works for an event without attendees, which
+    cancel refuses.
+    """
+    if not provider_event_id:
+        return
     with _Graph(connection_id) as graph:
-        response = graph.request(
-            "POST",
-            f"/me/events/{quote(provider_event_id, safe='')}/cancel",
-            json={"Comment": "This meeting was cancelled."},
-        )
+        response = graph.request("DELETE", f"/me/events/{quote(provider_event_id, safe='')}")
     if response.status_code == 404:
         return
-    _check(response, "cancelling the event")
+    _check(response, "deleting the event")
+
+
+def cancel_event_by_key(connection_id: int, *, key: str, start: datetime, end: datetime) -> None:
+    """Delete the event made with transactionId `key` when its id was never recorded (the
+    answer to the POST was lost). Graph reads no event by transactionId, so the meeting's own
+    time window is listed and the event carrying it picked out; none there is done."""
+    with _Graph(connection_id) as graph:
+        url, params = (
+            "/me/calendarView",
+            {
+                "startDateTime": _z(start),
+                "endDateTime": _z(end),
+                "$select": "transactionId",
+                "$top": str(CALENDAR_VIEW_PAGE),
+            },
+        )
+        event_id = None
+        for _page in range(MAX_CALENDAR_VIEW_PAGES):
+            response = graph.request("GET", url, params=params, headers=UTC_PREFERENCE)
+            _check(response, "finding the event")
+            data = response.json()
+            event_id = next(
+                (e["id"] for e in data.get("value") or [] if e.get("transactionId") == key), None
+            )
+            url, params = data.get("@odata.nextLink"), None
+            if event_id or not url or not url.startswith(settings.MICROSOFT_GRAPH_API + "/"):
+                break
+    if event_id:
+        cancel_event(connection_id, event_id)
