@@ -91,7 +91,7 @@ def change_role(request, site_id, membership_id):
         messages.error(request, "Choose one of the roles.")
         return redirect("dialogues:members", site.pk)
     try:
-        membership = services.change_member_role(
+        membership, released = services.change_member_role(
             site=site, membership_id=membership_id, role=form.cleaned_data["role"]
         )
     except Membership.DoesNotExist:
@@ -101,7 +101,31 @@ def change_role(request, site_id, membership_id):
     else:
         who = membership.user.email or membership.user.get_username()
         messages.success(request, f"{who} is now {membership.get_role_display().lower()}.")
+        _tell_routing_changes(request, released)
     return redirect("dialogues:members", site.pk)
+
+
+def _tell_routing_changes(request, released) -> None:
+    """What someone who stopped being a sales agent lost in the site's routing."""
+    if not released:
+        return
+    lost = []
+    if released.queue_place:
+        lost.append("the routing queue")
+    if released.rules:
+        names = ", ".join(f"“{name}”" for name in released.rules)
+        lost.append(f"the custom rule{'s' if len(released.rules) > 1 else ''} {names}")
+    text = f"They left {' and '.join(lost)}." if lost else ""
+    if released.accounts:
+        count = released.accounts
+        text += (
+            f" Their {count} account{'s' if count > 1 else ''} no longer "
+            f"{'have' if count > 1 else 'has'} an owner and {'were' if count > 1 else 'was'} "
+            "removed from account routing: those visitors now go by the rules and the queue."
+        )
+    for name in released.rules_switched_off:
+        text += f" The rule “{name}” had no other agent and was switched off."
+    messages.warning(request, text.strip())
 
 
 @login_required
@@ -109,13 +133,14 @@ def change_role(request, site_id, membership_id):
 def remove(request, site_id, membership_id):
     site = site_for(request.user, site_id, roles=ADMIN_ONLY)
     try:
-        services.remove_member(site=site, membership_id=membership_id)
+        released = services.remove_member(site=site, membership_id=membership_id)
     except Membership.DoesNotExist:
         raise Http404("No such member of this site.") from None
     except services.MembershipRefused as refused:
         messages.error(request, str(refused))
     else:
         messages.success(request, "Removed from the site.")
+        _tell_routing_changes(request, released)
         if (
             not site.membership_set.filter(user=request.user).exists()
             and not request.user.is_superuser

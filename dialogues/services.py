@@ -18,6 +18,7 @@ from dialogues.targeting import parse_targeting
 from dialogues.theme import Theme
 from dialogues.trigger import Trigger
 from dialogues.validation import draft_problems
+from routing import services as routing
 
 
 @transaction.atomic
@@ -124,9 +125,15 @@ def create_site(
     return site
 
 
+@transaction.atomic
 def add_member(*, site: Site, user, role: str) -> Membership:
-    """Give `user` a role on `site`; an existing membership keeps its role."""
-    membership, _ = Membership.objects.get_or_create(user=user, site=site, defaults={"role": role})
+    """Give `user` a role on `site`; an existing membership keeps its role. A new sales agent
+    with a connected calendar joins the site's routing queue."""
+    membership, created = Membership.objects.get_or_create(
+        user=user, site=site, defaults={"role": role}
+    )
+    if created and membership.role == Membership.Role.AGENT:
+        routing.join_site_queue(site=site, user=user)
     return membership
 
 
@@ -314,7 +321,11 @@ def invite_member(*, site: Site, email: str, role: str) -> tuple[Membership, boo
         user.save(update_fields=["password"])
     elif Membership.objects.filter(site=site, user=user).exists():
         raise MembershipRefused(f"{email} already belongs to {site.name}.")
-    return Membership.objects.create(site=site, user=user, role=role), created
+    membership = Membership.objects.create(site=site, user=user, role=role)
+    if role == Membership.Role.AGENT:
+        # Someone who connected a calendar as another site's agent is bookable here at once.
+        routing.join_site_queue(site=site, user=user)
+    return membership, created
 
 
 def _site_memberships_locked(site: Site) -> dict[int, Membership]:
@@ -324,9 +335,15 @@ def _site_memberships_locked(site: Site) -> dict[int, Membership]:
 
 
 @transaction.atomic
-def change_member_role(*, site: Site, membership_id: int, role: str) -> Membership:
+def change_member_role(
+    *, site: Site, membership_id: int, role: str
+) -> tuple[Membership, routing.Released]:
     """Change a member's role. Raises Membership.DoesNotExist for another site's membership and
-    MembershipRefused when the site would be left without a marketing admin."""
+    MembershipRefused when the site would be left without a marketing admin.
+
+    A member who stops being a sales agent leaves the site's routing (queue place, custom
+    rules, owned accounts: returned, for the admin to be told); one who becomes a sales agent
+    with a connected calendar joins the queue."""
     memberships = _site_memberships_locked(site)
     membership = memberships.get(membership_id)
     if membership is None:
@@ -334,14 +351,21 @@ def change_member_role(*, site: Site, membership_id: int, role: str) -> Membersh
     admins = [m for m in memberships.values() if m.role == Membership.Role.ADMIN]
     if admins == [membership] and role != Membership.Role.ADMIN:
         raise MembershipRefused("A site needs at least one marketing admin.")
+    was_agent = membership.role == Membership.Role.AGENT
     membership.role = role
     membership.save(update_fields=["role"])
-    return membership
+    released = routing.Released()
+    if role != Membership.Role.AGENT:
+        released = routing.leave_site_routing(site=site, user=membership.user)
+    elif not was_agent:
+        routing.join_site_queue(site=site, user=membership.user)
+    return membership, released
 
 
 @transaction.atomic
-def remove_member(*, site: Site, membership_id: int) -> None:
-    """Take a member off the site (their account stays). Same refusals as change_member_role."""
+def remove_member(*, site: Site, membership_id: int) -> routing.Released:
+    """Take a member off the site (their account stays). Same refusals as change_member_role.
+    They leave the site's routing too; returns what they lost there."""
     memberships = _site_memberships_locked(site)
     membership = memberships.get(membership_id)
     if membership is None:
@@ -350,3 +374,4 @@ def remove_member(*, site: Site, membership_id: int) -> None:
     if admins == [membership]:
         raise MembershipRefused("A site needs at least one marketing admin.")
     membership.delete()
+    return routing.leave_site_routing(site=site, user=membership.user)
