@@ -20,6 +20,8 @@ from calendars.models import Availability, CalendarConnection, OAuthAttempt
 from dialogues import services
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from meetings.models import InvitationTemplate, Meeting
+from routing import services as routing_services
+from routing.models import AccountOwner, QueueMember, RoutingRule, RoutingSettings
 from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_agent, make_published_dialogue
 from tests.meeting_factories import make_meeting
 
@@ -32,6 +34,27 @@ ADMIN_PAGES = {
     "dialogues:members",
     "dialogues:member_role",
     "dialogues:member_remove",
+    *(
+        f"routing:{name}"
+        for name in (
+            "queue",
+            "queue_order",
+            "queue_add",
+            "queue_pause",
+            "queue_remove",
+            "fallback",
+            "accounts",
+            "accounts_upload",
+            "accounts_download",
+            "account_delete",
+            "rules",
+            "rule_new",
+            "rule_edit",
+            "rule_move",
+            "rule_active",
+            "rule_delete",
+        )
+    ),
 }
 # Sales agents open these too, but see only their own meetings in them (so a stranger agent of
 # Acme gets a page without Acme's meeting, not a 404); the rows are tested in
@@ -45,7 +68,7 @@ NOT_SITE_PAGES = {
     "dialogues:home",  # lists the user's own sites; tested in test_marketer_home.py
 }
 # The apps whose URLs with a site id are marketer pages of that site.
-SITE_APPS = {"dialogues", "meetings"}
+SITE_APPS = {"dialogues", "meetings", "routing"}
 
 
 def app_patterns(apps: set[str]) -> list[tuple[str, str]]:
@@ -85,6 +108,8 @@ def test_the_walk_finds_the_marketer_pages():
     assert {f"dialogues:{name}" for name in dialogue_pages} <= names
     meeting_pages = {"invitation", "list", "export", "detail", "outcome", "cancel"}
     assert {f"meetings:{name}" for name in meeting_pages} <= names
+    routing_pages = {"queue", "accounts", "rules", "rule_edit", "account_delete", "queue_pause"}
+    assert {f"routing:{name}" for name in routing_pages} <= names
 
 
 def test_the_walk_finds_the_agents_calendar_pages():
@@ -107,7 +132,22 @@ def world(maya, acme, globex):
         lead_email="lead@acme-secret.test",
         dialogue=dialogue,
     )
+    # Acme's routing: its agent in the queue, owning an account, taking a rule's visitors.
+    rule = routing_services.save_rule(
+        site=acme,
+        name="DACH",
+        description="",
+        match="all",
+        conditions=[{"subject": "lead.country", "operator": "equals", "value": "DE"}],
+        agent_ids=[meeting.agent_id],
+    )
+    account = routing_services.save_account_owner(
+        site=acme, company_name="Initech", domain="initech.com", owner=meeting.agent
+    )
     return {
+        "queue_member": QueueMember.objects.get(site=acme, user=meeting.agent),
+        "account": account,
+        "rule": rule,
         "meeting": meeting,
         "acme": acme,
         "globex": globex,
@@ -126,6 +166,9 @@ def fill(route, world, site):
         "<str:card_id>": "hello",
         "<str:provider_name>": "google",
         "<uuid:meeting_id>": world["meeting"].pk,
+        "<int:member_id>": world["queue_member"].pk,
+        "<int:account_id>": world["account"].pk,
+        "<int:rule_id>": world["rule"].pk,
     }
     path = route
     for placeholder, value in values.items():
@@ -142,6 +185,11 @@ def acme_state():
         list(Site.objects.order_by("pk").values()),
         list(InvitationTemplate.objects.order_by("pk").values()),
         list(Meeting.objects.order_by("pk").values()),
+        list(QueueMember.objects.order_by("pk").values()),
+        list(AccountOwner.objects.order_by("pk").values()),
+        list(RoutingRule.objects.order_by("pk").values()),
+        list(RoutingRule.agents.through.objects.order_by("pk").values()),
+        list(RoutingSettings.objects.order_by("pk").values()),
     )
 
 
@@ -174,9 +222,15 @@ def test_strangers_get_nothing_and_change_nothing(client, world, omar, outsider,
             shows_no_meeting_of_others(client, url)
         else:
             refused(client, url)
-    if any(
-        key in route for key in ("<int:dialogue_id>", "<int:membership_id>", "<uuid:meeting_id>")
-    ):
+    object_ids = (
+        "<int:dialogue_id>",
+        "<int:membership_id>",
+        "<uuid:meeting_id>",
+        "<int:member_id>",
+        "<int:account_id>",
+        "<int:rule_id>",
+    )
+    if any(key in route for key in object_ids):
         # Omar's own site's URL with Acme's objects in it.
         client.force_login(omar)
         refused(client, fill(route, world, world["globex"]))
