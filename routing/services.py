@@ -455,8 +455,9 @@ def delete_rule(*, site: Site, rule_id: int) -> RoutingRule:
     rule = next((rule for rule in rules if rule.pk == rule_id), None)
     if rule is None:
         raise RoutingRule.DoesNotExist
+    others = [r for r in rules if r.pk != rule_id]
     rule.delete()
-    _renumber_rules([r for r in rules if r.pk != rule_id])
+    _renumber_rules(others)
     return rule
 
 
