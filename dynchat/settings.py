@@ -74,7 +74,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "marketo_sync.context_processors.navigation",
                 "calendars.context_processors.navigation",
-                "meetings.context_processors.navigation",
             ],
         },
     },

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,9 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from calendars.display import zone_named
+from dialogues.models import Membership, Site
 from meetings import listing, outcomes
+from meetings.cancellation import CannotCancel, InvalidReason, cancel_meeting
 from meetings.forms import CancelForm, MeetingFilterForm, OutcomeForm
 from meetings.models import Meeting
 
@@ -59,6 +61,23 @@ def _query_without_page(request) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
+
+
+@require_GET
+@login_required
+def my_meetings(request):
+    """Where the top bar's "Your meetings" leads a sales agent: their site's meetings, or the
+    sites they are an agent of when there are several. Agents of no site get a 404."""
+    sites = list(
+        Site.objects.filter(
+            membership__user=request.user, membership__role=Membership.Role.AGENT
+        ).order_by("name", "pk")
+    )
+    if not sites:
+        raise Http404("You are no sales agent.")
+    if len(sites) == 1:
+        return redirect("meetings:list", sites[0].pk)
+    return render(request, "meetings/mine.html", {"sites": sites})
 
 
 @require_GET
@@ -249,17 +268,18 @@ def meeting_cancel(request, site_id, meeting_id):
     form = CancelForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        # TEMP-LAZY: meetings/cancellation.py is being written alongside; import it at the top
-        # once it has landed.
-        from meetings.cancellation import CannotCancel, cancel_meeting
-
         if form.is_valid():
             try:
                 cancel_meeting(
-                    meeting_id=meeting.pk, by=request.user, reason=form.cleaned_data["reason"]
+                    meeting_id=meeting.pk,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    now=now,
                 )
             except CannotCancel as refusal:
-                form.add_error(None, str(refusal))
+                form.add_error(None, refusal.message)
+            except InvalidReason as refusal:
+                form.add_error("reason", str(refusal))
             else:
                 messages.success(request, f"The meeting with {meeting.lead_email} is cancelled.")
                 return redirect(detail_url)

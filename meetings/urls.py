@@ -5,6 +5,8 @@ from meetings import cancel_views, list_views, views
 app_name = "meetings"
 urlpatterns = [
     path("sites/<int:site_id>/invitation/", views.invitation, name="invitation"),
+    # The top bar's "Your meetings": an agent's site list, or which site's when they have several.
+    path("meetings/", list_views.my_meetings, name="mine"),
     path("sites/<int:site_id>/meetings/", list_views.meeting_list, name="list"),
     path("sites/<int:site_id>/meetings/export.csv", list_views.meeting_export, name="export"),
     path(

@@ -272,16 +272,20 @@ def test_an_agent_asking_for_another_agents_meetings_still_gets_only_their_own(
 
 
 def test_agents_find_their_meetings_in_the_top_bar(client, alex, globex, maya, acme):
-    link = f'<a href="{list_url(acme)}">Your meetings</a>'
+    link = '<a href="/meetings/">Your meetings</a>'
     assert link in page_of(as_user(client, alex).get("/"))
-    # An agent of two sites gets one link per site.
+    # It leads to the meetings of their site...
+    response = client.get("/meetings/")
+    assert (response.status_code, response.url) == (302, list_url(acme))
+    # ... or, for an agent of two sites, asks which.
     Membership.objects.create(user=alex, site=globex, role=Membership.Role.AGENT)
-    page = page_of(client.get("/"))
+    page = page_of(client.get("/meetings/"))
     assert f'<a href="{list_url(acme)}">Meetings at Acme</a>' in page
     assert f'<a href="{list_url(globex)}">Meetings at Globex</a>' in page
-    assert link not in page
-    # Marketers have no such link.
-    assert "Your meetings" not in page_of(as_user(client, maya).get("/"))
+    # Marketers have no such link (they have the site's navigation), nor anything there.
+    as_user(client, maya)
+    assert "Your meetings" not in page_of(client.get("/"))
+    assert client.get("/meetings/").status_code == 404
 
 
 def test_nobody_else_sees_the_meetings(client, acme, meetings, omar, outsider, globex):

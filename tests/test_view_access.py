@@ -6,8 +6,9 @@ Each URL is filled with Acme's real objects (site, dialogue, a published version
 admin's membership, a meeting of one of its agents); GET and POST are both tried, and nothing of
 Acme's may change. Names are namespaced ("meetings:list"), as apps reuse short names.
 
-The agent's calendar pages (the calendars app, /calendar/...) belong to no site: each is the
-signed-in agent's own, so they are walked separately, for people who are no agent anywhere."""
+The agent's calendar pages (the calendars app, /calendar/...) and /meetings/ (which leads an
+agent to their site's meetings) belong to no site: each is the signed-in agent's own, so they
+are walked separately, for people who are no agent anywhere."""
 
 from datetime import timedelta
 
@@ -99,7 +100,9 @@ def site_patterns():
 
 
 PATTERNS = site_patterns()
-AGENT_PATTERNS = app_patterns({"calendars"})
+AGENT_PATTERNS = app_patterns({"calendars"}) + [
+    (name, route) for name, route in app_patterns({"meetings"}) if name == "meetings:mine"
+]
 
 
 def test_the_walk_finds_the_marketer_pages():
@@ -116,6 +119,7 @@ def test_the_walk_finds_the_agents_calendar_pages():
     names = {name for name, _ in AGENT_PATTERNS}
     calendar_pages = {"settings", "preview", "connect", "callback", "disconnect"}
     assert {f"calendars:{name}" for name in calendar_pages} <= names
+    assert "meetings:mine" in names
     assert all("<int:site_id>" not in route for _, route in AGENT_PATTERNS)
 
 
