@@ -1,4 +1,5 @@
-"""Who visitors can book, and when: the database side of slot computation (selectors, no writes).
+"""When agents can be booked: the database side of slot computation (selectors, no writes).
+Which agents a visitor may book is routing.routes' question.
 
 The arithmetic is calendars.slots; this module reads what it needs in a fixed number of queries
 whatever the number of agents (agents with their availability and calendar in one, their booked
@@ -22,7 +23,6 @@ from calendars import busy as provider_busy
 from calendars.models import CREDENTIAL_FIELDS, Availability, CalendarConnection
 from calendars.providers.base import Interval
 from calendars.slots import Rules, RulesInvalid, free_slots, parse_rules
-from dialogues.models import Membership
 from meetings.models import Meeting
 
 log = logging.getLogger(__name__)
@@ -80,26 +80,6 @@ def busy_window(rules: Rules, now: datetime) -> tuple[datetime, datetime]:
     return start, end + timedelta(days=1)
 
 
-def bookable_agents(site) -> list[User]:
-    """The site's sales agents visitors can book: an active account, a connected calendar (the
-    built-in one counts) and an Availability row. In membership order, which is the routing
-    queue until the routing issue gives it its own. One query; each user comes with its
-    `availability` and `calendar_connection` loaded (the connection's credentials left unread).
-    """
-    return list(
-        User.objects.filter(
-            membership__site=site,
-            membership__role=Membership.Role.AGENT,
-            is_active=True,
-            calendar_connection__status=CalendarConnection.Status.CONNECTED,
-            availability__isnull=False,
-        )
-        .select_related("calendar_connection", "availability")
-        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
-        .order_by("membership__pk")  # one membership per user and site
-    )
-
-
 def agent_slots(
     agents: Sequence,
     *,
@@ -121,64 +101,73 @@ def agent_slots(
     return {pk: found.get(pk, []) for pk in ids}
 
 
-def offered_slots(
-    site, *, now: datetime | None = None, until: datetime | None = None
-) -> dict[datetime, list[int]]:
-    """Every slot start any of the site's bookable agents is free at, in time order, with the
-    ids of those agents in queue order. Two queries, plus one busy-times cache read per agent."""
-    agents = bookable_agents(site)
-    by_agent = _slots_of(agents, now=_now(now), live=False, until=until)
-    offered: dict[datetime, list[int]] = defaultdict(list)
-    for agent in agents:  # queue order, so each slot lists its agents in that order
-        for start in by_agent[agent.pk]:
-            offered[start].append(agent.pk)
-    return dict(sorted(offered.items()))
+def slots_of(
+    users: Sequence, *, now: datetime | None = None, until: datetime | None = None
+) -> dict[int, list[datetime]]:
+    """agent_slots() for users whose `availability` and `calendar_connection` are already
+    loaded (as routing.routes.bookable_queue loads them): one query for all their booked
+    meetings, one busy-times cache read each."""
+    return _slots_of(users, now=_now(now), live=False, until=until)
+
+
+def agents_free(agents: Sequence, start: datetime, *, now: datetime | None = None) -> dict:
+    """Which of `agents` can take a meeting starting at `start` right now: {user id: the
+    meeting's end} (each agent's own meeting length). Checked against DynChat's booked meetings
+    and each calendar provider's live busy times (no cache) over just the span the slot and its
+    buffers need. For the booking service, just before it books and outside any lock: each
+    provider agent costs one API call. The meeting table's exclusion constraint still guards
+    the race between this check and the insert. Agents who cannot be booked, or whose busy
+    times are unknown, are left out. Two queries, whatever the number of agents."""
+    now = _now(now)
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be an aware datetime")
+    users = list(
+        User.objects.select_related("availability", "calendar_connection")
+        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
+        .filter(pk__in=[agent.pk for agent in agents])
+    )
+    plans = []
+    for user in users:
+        connection, rules = _connection(user), _rules(user)
+        if connection is not None and rules is not None:
+            end = start + timedelta(minutes=rules.meeting_minutes)
+            plans.append((user, connection, rules, end))
+    if not plans:
+        return {}
+    # A booked meeting [a, b) blocks [a - before, b + after); the slot needs [start - before,
+    # end + after) clear: these are the meetings that can collide with any agent's slot.
+    widest = max(_before(rules) + _after(rules) for _, _, rules, _ in plans)
+    latest_end = max(end for *_, end in plans)
+    booked: dict[int, list[Interval]] = defaultdict(list)
+    meetings = Meeting.objects.filter(
+        agent_id__in=[user.pk for user, *_ in plans],
+        status=Meeting.Status.BOOKED,
+        start__lt=latest_end + widest,
+        end__gt=start - widest,
+    ).order_by()
+    for agent_id, a, b in meetings.values_list("agent_id", "start", "end"):
+        booked[agent_id].append(Interval(a, b))
+    free = {}
+    for user, connection, rules, end in plans:
+        if start not in free_slots(rules, now=now, booked=booked[user.pk], until=end):
+            continue  # no need to ask the provider
+        busy = provider_busy.busy_times(
+            connection, start - _before(rules), end + _after(rules), live=True
+        )
+        if busy is None:
+            continue
+        if start in free_slots(rules, now=now, busy=busy, booked=booked[user.pk], until=end):
+            free[user.pk] = end
+    return free
 
 
 def agent_is_free(agent, start: datetime, end: datetime, *, now: datetime | None = None) -> bool:
-    """Whether [start, end) is, right now, one of the agent's free slots: checked against
-    DynChat's booked meetings and the calendar provider's live busy times (no cache) over just
-    the span the slot and its buffers need. For the booking service to call just before it
-    books; the meeting table's exclusion constraint still guards the race between this check
-    and the insert. False when the agent cannot be booked or their busy times are unknown."""
-    now = _now(now)
+    """Whether [start, end) is, right now, one of the agent's free slots (agents_free for one
+    agent, who must also have meetings of exactly that length)."""
     for name, value in (("start", start), ("end", end)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be an aware datetime")
-    user = (
-        User.objects.select_related("availability", "calendar_connection")
-        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
-        .filter(pk=agent.pk)
-        .first()
-    )
-    if user is None:
-        return False
-    connection, rules = _connection(user), _rules(user)
-    if connection is None or rules is None:
-        return False
-    if end - start != timedelta(minutes=rules.meeting_minutes):
-        return False
-    before = timedelta(minutes=rules.buffer_before_minutes)
-    after = timedelta(minutes=rules.buffer_after_minutes)
-    # A booked meeting [a, b) blocks [a - before, b + after); the slot needs [start - before,
-    # end + after) clear: these are the meetings that can collide.
-    booked = [
-        Interval(a, b)
-        for a, b in Meeting.objects.filter(
-            agent=user,
-            status=Meeting.Status.BOOKED,
-            start__lt=end + after + before,
-            end__gt=start - before - after,
-        )
-        .order_by()
-        .values_list("start", "end")
-    ]
-    if start not in free_slots(rules, now=now, booked=booked, until=end):
-        return False  # no need to ask the provider
-    busy = provider_busy.busy_times(connection, start - before, end + after, live=True)
-    if busy is None:
-        return False
-    return start in free_slots(rules, now=now, busy=busy, booked=booked, until=end)
+    return agents_free([agent], start, now=now).get(agent.pk) == end
 
 
 def _slots_of(

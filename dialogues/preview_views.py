@@ -25,6 +25,7 @@ from dialogues.flow.inputs import InvalidAnswer
 from meetings import services as meetings
 from widget.decorators import error, parse_body, parse_query
 from widget.schemas import AnswerIn, BookingIn, ConversationIn, IdentifyIn, SessionIn, SlotsQuery
+from widget.services import visitor_facts
 from widget.views import bearer_token, offered_days_json, prompt_json, theme_json
 
 
@@ -206,7 +207,12 @@ def slots(request, opened: preview.Preview, conversation_id: str):
             opened, conversation_id=conversation_id, token=bearer_token(request)
         )
         card = preview.booking_card(opened, current, card_id=query.card_id, step=query.step)
-        offer = meetings.offered_days(site=opened.site, card=card, time_zone=query.time_zone)
+        offer = meetings.offered_days(
+            site=opened.site,
+            facts=visitor_facts({**current.lead, **current.state.captured}),
+            card=card,
+            time_zone=query.time_zone,
+        )
     except preview.ConversationGone:
         return _gone()
     except engine.ConversationOver:

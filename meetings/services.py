@@ -3,38 +3,42 @@
 The order of a booking, and why:
 
 1. Read-only checks, no transaction: the conversation is the caller's and waits on this
-   booking card, the visitor's email is known, the time is one that was offered.
-2. For each agent free at that time (in queue order), ask their calendar *live* whether they
-   still are, outside any lock: a provider call can take seconds and must never hold a row.
-3. One short transaction per agent tried: lock the conversation, check it still waits on this
-   step (a double click loses here), insert the meeting, advance the conversation. PostgreSQL's
-   exclusion constraint makes a second booked meeting overlapping the agent's impossible,
-   whatever race we lose: the insert fails in its savepoint and the next agent is tried.
-4. After commit, a Celery task puts the event on the agent's calendar and emails the visitor.
+   booking card, the visitor's email is known, the time is one routing offers this visitor
+   (routing.routes: account owner, custom rules, then the whole queue).
+2. Ask the calendar of every agent who could take that time, *live*, whether they still are
+   free, outside any lock: a provider call can take seconds and must never hold a row.
+3. One short transaction: lock the conversation, check it still waits on this step (a double
+   click loses here) and advance it; then lock the route's round-robin pointer
+   (routing.assign) and store the meeting with the first free agent after it, moving the
+   pointer to them. PostgreSQL's exclusion constraint makes a second booked meeting
+   overlapping an agent's impossible, whatever race we lose: the insert fails in its
+   savepoint and the next agent in turn is tried.
+4. After commit, Celery tasks put the event on the agent's calendar and email the visitor.
 
 A time nobody can take any more raises SlotTaken and leaves nothing behind.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calendars import availability
 from calendars.display import when_label, zone_named
-from calendars.models import Availability
 from calendars.slots import group_by_day
 from dialogues.flow import engine
 from dialogues.flow.cards import BookingCard
 from dialogues.models import Site
 from dialogues.selectors import version_flow_by_id
+from dialogues.targeting import VisitorFacts
 from meetings.models import InvitationTemplate, Meeting
-from meetings.tasks import add_meeting_to_calendar
+from meetings.tasks import add_meeting_to_calendar, notify_agent_of_meeting
+from routing import assign, routes
 from widget import services as conversations
-from widget.models import Conversation, ConversationEvent
+from widget.models import Conversation, ConversationEvent, TranscriptEntry
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class OfferedDays:
     time_zone: str
     meeting_minutes: int | None  # None when the agents' meeting lengths differ
     days: list[tuple]  # [(local date, [UTC slot starts])], at most the card's `days`
+    # What the visitor is told instead of times when nobody can take them (days is empty).
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Booked:
     step: conversations.Step
     meeting: Meeting
     label: str  # how the time reads to the visitor, in their zone
+    lock_wait_seconds: float = 0.0  # how long the round-robin pointer's lock took to get
 
 
 def booking_card(conversation: Conversation, *, card_id: str, step: int) -> BookingCard:
@@ -76,24 +83,79 @@ def booking_card(conversation: Conversation, *, card_id: str, step: int) -> Book
     return card
 
 
+def conversation_facts(conversation: Conversation) -> VisitorFacts:
+    """What routing knows of the conversation's visitor: their synced lead and company,
+    overlaid with what they told the chat so far."""
+    state = engine.State.from_dict(conversation.state)
+    return conversations.visitor_facts({**conversation.visitor.attributes, **state.captured})
+
+
 def offered_days(
-    *, site: Site, card: BookingCard, time_zone: str, now: datetime | None = None
+    *,
+    site: Site,
+    facts: VisitorFacts,
+    card: BookingCard,
+    time_zone: str,
+    now: datetime | None = None,
 ) -> OfferedDays:
-    """The times visitors of `site` may book now, grouped by day in the visitor's zone."""
+    """The times a visitor with `facts` may book now (routing decides whose), grouped by day in
+    the visitor's zone; no days and the site's fallback message when nobody can take them."""
     zone = zone_named(time_zone)
     if zone is None:
         raise InvalidTimeZone(time_zone)
-    offered = availability.offered_slots(site, now=now)
-    days = group_by_day(sorted(offered), zone)[: card.days]
-    agent_ids = {agent_id for starts in days for start in starts[1] for agent_id in offered[start]}
-    lengths = set(
-        Availability.objects.filter(user_id__in=agent_ids).values_list("meeting_minutes", flat=True)
-    )
+    offer = routes.offer(site, facts, now=now)
+    days = group_by_day(sorted(offer.slots), zone)[: card.days]
+    agent_ids = {
+        agent_id for starts in days for start in starts[1] for agent_id in offer.slots[start]
+    }
+    lengths = {offer.agents[pk].availability.meeting_minutes for pk in agent_ids}
     return OfferedDays(
         time_zone=zone.key,
         meeting_minutes=lengths.pop() if len(lengths) == 1 else None,
         days=days,
+        fallback=None if days else routes.fallback_message(site),
     )
+
+
+def record_fallback(
+    *, site: Site, conversation_id: str, token: str | None, card_id: str, step: int, message: str
+) -> bool:
+    """Note in the conversation that nobody could take the visitor at this booking card: a
+    routing_fallback event and the message in the transcript, once per card and step however
+    often the visitor asks for times. Returns whether it was recorded now."""
+    with transaction.atomic():
+        conversation = conversations.authorised_conversation(
+            site=site, conversation_id=conversation_id, token=token, lock=True
+        )
+        booking_card(conversation, card_id=card_id, step=step)
+        kind = ConversationEvent.Kind.ROUTING_FALLBACK
+        if ConversationEvent.objects.filter(
+            conversation=conversation, kind=kind, card_id=card_id, data__step=step
+        ).exists():
+            return False
+        now = timezone.now()
+        ConversationEvent.objects.create(
+            conversation=conversation,
+            site_id=conversation.site_id,
+            dialogue_id=conversation.dialogue_id,
+            version_id=conversation.version_id,
+            kind=kind,
+            card_id=card_id,
+            data={"step": step},
+            page_url=conversation.page_url,
+            created_at=now,
+        )
+        TranscriptEntry.objects.create(
+            conversation=conversation,
+            seq=conversation.transcript_length,
+            author=TranscriptEntry.Author.BOT,
+            card_id=card_id,
+            text=message,
+            created_at=now,
+        )
+        conversation.transcript_length += 1
+        conversation.save(update_fields=["transcript_length", "updated_at"])
+    return True
 
 
 def book_meeting(
@@ -107,8 +169,9 @@ def book_meeting(
     time_zone: str,
     now: datetime | None = None,
 ) -> Booked:
-    """Book the meeting the visitor picked. Raises ConversationDenied, NotCurrentCard,
-    ConversationOver, InvalidTimeZone, EmailRequired or SlotTaken; nothing is written then."""
+    """Book the meeting the visitor picked, with the agent routing gives it to. Raises
+    ConversationDenied, NotCurrentCard, ConversationOver, InvalidTimeZone, EmailRequired or
+    SlotTaken; nothing is written then."""
     zone = zone_named(time_zone)
     if zone is None:
         raise InvalidTimeZone(time_zone)
@@ -116,85 +179,49 @@ def book_meeting(
         site=site, conversation_id=conversation_id, token=token
     )
     booking_card(conversation, card_id=card_id, step=step)
-    state = engine.State.from_dict(conversation.state)
-    visitor = conversation.visitor
-    person = {**visitor.attributes, **state.captured}
-    if not str(person.get("email") or "").strip():
+    facts = conversation_facts(conversation)
+    if not str(facts.lead.get("email") or "").strip():
         raise EmailRequired
 
     start = start.astimezone(UTC)
-    candidates = availability.offered_slots(site, now=now).get(start, [])
-    lengths = dict(
-        Availability.objects.filter(user_id__in=candidates).values_list(
-            "user_id", "meeting_minutes"
-        )
+    offer = routes.offer(site, facts, now=now)
+    candidates = [offer.agents[pk] for pk in offer.slots.get(start, [])]
+    # Live calendar checks of everyone who could take it, before any lock is taken.
+    free = availability.agents_free(candidates, start, now=now) if candidates else {}
+    if not free:
+        raise SlotTaken
+    return _store(
+        site=site,
+        conversation_id=conversation.pk,
+        token=token,
+        card_id=card_id,
+        step=step,
+        route=offer.route,
+        free={pk: (offer.agents[pk], end) for pk, end in free.items()},
+        start=start,
+        zone=zone,
+        label=when_label(start, zone),
     )
-    agents = {a.pk: a for a in get_user_model().objects.filter(pk__in=candidates)}
-    label = when_label(start, zone)
-    for agent_id in candidates:
-        agent = agents.get(agent_id)
-        if agent is None or agent_id not in lengths:
-            continue
-        end = start + timedelta(minutes=lengths[agent_id])
-        if not availability.agent_is_free(agent, start, end, now=now):
-            continue  # their calendar changed since the slots were shown
-        booked = _store(
-            site=site,
-            conversation_id=conversation.pk,
-            token=token,
-            card_id=card_id,
-            step=step,
-            agent=agent,
-            start=start,
-            end=end,
-            zone=zone,
-            label=label,
-        )
-        if booked is not None:
-            return booked
-    raise SlotTaken
 
 
 def _store(
-    *, site, conversation_id, token, card_id, step, agent, start, end, zone, label
-) -> Booked | None:
-    """The booking's one transaction; None when the agent was taken meanwhile."""
+    *, site, conversation_id, token, card_id, step, route, free, start, zone, label
+) -> Booked:
+    """The booking's one transaction: the conversation moves on and the meeting is stored with
+    the first agent whose turn it is among those `free` ({id: (user, meeting end)}). Raises
+    SlotTaken, storing nothing, when they were all taken meanwhile."""
     with transaction.atomic():
         conversation = conversations.authorised_conversation(
             site=site, conversation_id=str(conversation_id), token=token, lock=True
         )
         # Re-checked under the lock: a second click on the same time loses here.
         booking_card(conversation, card_id=card_id, step=step)
-        if Meeting.objects.filter(
-            agent=agent, status=Meeting.Status.BOOKED, start__lt=end, end__gt=start
-        ).exists():
-            return None  # the guard on SQLite; on PostgreSQL the constraint below decides
         flow = version_flow_by_id(conversation.version_id)
         state = engine.State.from_dict(conversation.state)
         visitor = conversation.visitor
         facts = conversations.visitor_facts({**visitor.attributes, **state.captured})
         person, company = facts.lead, facts.company
-        try:
-            with transaction.atomic():
-                meeting = Meeting.objects.create(
-                    site=site,
-                    agent=agent,
-                    agent_name=agent.get_full_name() or agent.username,
-                    agent_email=agent.email,
-                    conversation=conversation,
-                    dialogue_id=conversation.dialogue_id,
-                    lead_email=str(person["email"]).strip().lower(),
-                    lead_first_name=str(person.get("firstName") or "")[:255],
-                    lead_last_name=str(person.get("lastName") or "")[:255],
-                    lead_company=str(company.get("company") or person.get("company") or "")[:255],
-                    visitor_time_zone=zone.key,
-                    start=start,
-                    end=end,
-                    provider=_provider_of(agent),
-                )
-        except IntegrityError:
-            log.info("agent %s was booked at %s meanwhile; trying the next", agent.pk, start)
-            return None
+        meeting_uuid = uuid.uuid4()
         outcome = engine.book(
             flow,
             state,
@@ -202,22 +229,71 @@ def _store(
             step=step,
             label=label,
             # UTC with a Z, as the slots endpoint writes it (host pages get this as is).
-            meeting={"meeting_id": str(meeting.pk), "start": start.isoformat()[:19] + "Z"},
+            meeting={"meeting_id": str(meeting_uuid), "start": start.isoformat()[:19] + "Z"},
             lead=facts.lead,
             company=company,
         )
         events = list(outcome.events)
         if conversation.engaged_at is None:
             events.insert(0, engine.Event(ConversationEvent.Kind.ENGAGED, card_id))
+        # Written before the pointer is locked, so the lock is held only for the choice itself.
         conversations.record_step(
             conversation, outcome, events, answer=(card_id, label), now=timezone.now()
         )
+        stored: list[Meeting] = []
+
+        def try_agent(agent_id: int, assignment: int | None) -> bool:
+            if agent_id not in free:
+                return False  # busy at that time, or their calendar could not say
+            agent, end = free[agent_id]
+            if Meeting.objects.filter(
+                agent_id=agent_id, status=Meeting.Status.BOOKED, start__lt=end, end__gt=start
+            ).exists():
+                return False  # the guard on SQLite; on PostgreSQL the constraint below decides
+            try:
+                with transaction.atomic():
+                    stored.append(
+                        Meeting.objects.create(
+                            id=meeting_uuid,
+                            site=site,
+                            agent=agent,
+                            agent_name=agent.get_full_name() or agent.username,
+                            agent_email=agent.email,
+                            conversation=conversation,
+                            dialogue_id=conversation.dialogue_id,
+                            lead_email=str(person["email"]).strip().lower(),
+                            lead_first_name=str(person.get("firstName") or "")[:255],
+                            lead_last_name=str(person.get("lastName") or "")[:255],
+                            lead_company=str(company.get("company") or person.get("company") or "")[
+                                :255
+                            ],
+                            visitor_time_zone=zone.key,
+                            start=start,
+                            end=end,
+                            provider=_provider_of(agent),
+                            routed_by=route.kind,
+                            routing_rule_name=route.rule_name,
+                            assignment=assignment,
+                        )
+                    )
+            except IntegrityError:
+                log.info("agent %s was booked at %s meanwhile; trying the next", agent_id, start)
+                return False
+            return True
+
+        turn = assign.take_turn(site, route, try_agent)
+        if turn is None:
+            raise SlotTaken  # rolls the whole transaction back
+        meeting = stored[0]
         meeting_id = str(meeting.pk)
         transaction.on_commit(lambda: add_meeting_to_calendar.delay(meeting_id))
+        transaction.on_commit(lambda: notify_agent_of_meeting.delay(meeting_id))
         step_done = conversations.Step(
             conversation, outcome, events, conversations.state_if_done(conversation, outcome)
         )
-    return Booked(step=step_done, meeting=meeting, label=label)
+    return Booked(
+        step=step_done, meeting=meeting, label=label, lock_wait_seconds=turn.lock_wait_seconds
+    )
 
 
 @transaction.atomic

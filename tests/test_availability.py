@@ -18,20 +18,26 @@ from django.contrib.auth import get_user_model
 from calendars.availability import (
     agent_is_free,
     agent_slots,
-    bookable_agents,
     busy_window,
-    offered_slots,
     rules_for,
 )
 from calendars.models import Availability, CalendarConnection
 from dialogues.models import Membership
+from dialogues.targeting import ANONYMOUS
 from meetings.models import Meeting
+from routing.routes import bookable_queue, offer
+from routing.services import join_queues
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 MORNING = [["09:00", "12:00"]]
+
+
+def offered_slots(site, **kwargs):
+    """What an anonymous visitor is offered: the whole queue's free slots."""
+    return offer(site, ANONYMOUS, **kwargs).slots
 
 
 def at(hour, minute=0, day=1):
@@ -57,6 +63,7 @@ def make_agent(
     Membership.objects.create(user=user, site=site, role=role)
     if calendar:
         CalendarConnection.objects.create(user=user, provider=provider, status=status)
+        join_queues(user)  # as connecting one does
     if availability:
         Availability.objects.create(
             user=user,
@@ -108,13 +115,13 @@ def freebusy_window(fake_google) -> tuple[str, str]:
 # --- Who is bookable -------------------------------------------------------------------------
 
 
-def test_agents_with_a_calendar_and_hours_are_bookable_in_membership_order(acme, ben, ana, gil):
-    assert bookable_agents(acme) == [ben, ana, gil]
+def test_agents_with_a_calendar_and_hours_are_bookable_in_queue_order(acme, ben, ana, gil):
+    assert bookable_queue(acme) == [ben, ana, gil]
 
 
 def test_an_agent_without_a_calendar_is_not_bookable(acme, ana):
     make_agent(acme, "nocal", calendar=False)
-    assert bookable_agents(acme) == [ana]
+    assert bookable_queue(acme) == [ana]
 
 
 def test_an_agent_whose_calendar_needs_reconnecting_is_not_bookable(acme, ana):
@@ -124,12 +131,12 @@ def test_an_agent_whose_calendar_needs_reconnecting_is_not_bookable(acme, ana):
         provider=CalendarConnection.Provider.GOOGLE,
         status=CalendarConnection.Status.NEEDS_RECONNECT,
     )
-    assert bookable_agents(acme) == [ana]
+    assert bookable_queue(acme) == [ana]
 
 
 def test_an_agent_without_availability_is_not_bookable(acme, ana):
     make_agent(acme, "nohours", availability=False)
-    assert bookable_agents(acme) == [ana]
+    assert bookable_queue(acme) == [ana]
 
 
 def test_marketers_and_deactivated_accounts_are_not_bookable(acme, ana):
@@ -137,19 +144,20 @@ def test_marketers_and_deactivated_accounts_are_not_bookable(acme, ana):
     gone = make_agent(acme, "gone")
     gone.is_active = False
     gone.save(update_fields=["is_active"])
-    assert bookable_agents(acme) == [ana]
+    assert bookable_queue(acme) == [ana]
 
 
 def test_another_sites_agents_never_appear(acme, globex, ana):
     make_agent(globex, "globex-agent", hours=[["14:00", "15:00"]])
-    assert bookable_agents(acme) == [ana]
+    assert bookable_queue(acme) == [ana]
     assert offered_slots(acme, now=NOW) == {start: [ana.pk] for start in ALL_MORNING}
 
 
 def test_an_agent_on_two_sites_is_bookable_once_on_each(acme, globex, ana, ben):
     Membership.objects.create(user=ana, site=globex, role=Membership.Role.AGENT)
-    assert bookable_agents(acme) == [ana, ben]
-    assert bookable_agents(globex) == [ana]
+    join_queues(ana)
+    assert bookable_queue(acme) == [ana, ben]
+    assert bookable_queue(globex) == [ana]
 
 
 # --- Slots -----------------------------------------------------------------------------------
@@ -281,7 +289,7 @@ def test_the_provider_is_asked_for_the_agents_busy_window(acme, gil, fake_google
 
 
 @pytest.mark.parametrize("count", [1, 10])
-def test_warm_slots_take_two_queries_whatever_the_number_of_agents(
+def test_warm_slots_take_few_queries_whatever_the_number_of_agents(
     acme, count, fake_google, django_assert_num_queries
 ):
     agents = [make_agent(acme, f"agent{n}", calendar=n % 2 == 1) for n in range(count)]
@@ -290,9 +298,12 @@ def test_warm_slots_take_two_queries_whatever_the_number_of_agents(
     for agent in agents:
         book(agent, at(10))
     offered_slots(acme, now=NOW)  # a cold call also asks Google, which reads each connection
-    with django_assert_num_queries(2):
+    # The queue with calendars and hours, the site's custom rules, the booked meetings.
+    with django_assert_num_queries(3):
         offered = offered_slots(acme, now=NOW)
-    assert offered[at(9)] == [agent.pk for agent in agents]
+    queue = bookable_queue(acme)
+    assert sorted(queue, key=lambda agent: agent.pk) == agents
+    assert offered[at(9)] == [agent.pk for agent in queue]
     with django_assert_num_queries(2):
         slots = agent_slots(agents, now=NOW)
     assert all(at(10) not in slots[agent.pk] for agent in agents)

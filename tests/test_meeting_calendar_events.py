@@ -9,11 +9,12 @@ import pytest
 from django.core import mail
 from icalendar import Calendar
 
-from calendars.availability import offered_slots
 from calendars.models import CalendarConnection
 from calendars.providers.base import TransientCalendarError
+from dialogues.targeting import ANONYMOUS
 from meetings.models import Meeting
 from meetings.tasks import add_meeting_to_calendar, retry_delay
+from routing.routes import offer
 from tests.conftest import make_agent, sign_in
 from tests.test_booking import PARIS, book, first_slot, to_booking
 
@@ -163,7 +164,7 @@ def test_a_revoked_grant_takes_the_agent_out_of_booking_and_says_so_once(
     reconnect = [m for m in mail.outbox if m.subject.startswith("Reconnect your Google")]
     assert len(reconnect) == 1 and reconnect[0].to == [gus.email]
     # Gus offers no more times until he reconnects.
-    assert offered_slots(acme) == {}
+    assert offer(acme, ANONYMOUS).slots == {}
 
 
 def test_a_meeting_cancelled_before_the_worker_runs_is_left_alone(

@@ -216,6 +216,8 @@ def offered_days_json(offer: meetings.OfferedDays) -> dict:
             }
             for day, starts in offer.days
         ],
+        # With no days: what to tell the visitor (the site's routing fallback message).
+        "fallback": offer.fallback,
     }
 
 
@@ -233,7 +235,21 @@ def slots(request, site, conversation_id: str):
             site=site, conversation_id=conversation_id, token=bearer_token(request)
         )
         card = meetings.booking_card(conversation, card_id=query.card_id, step=query.step)
-        offer = meetings.offered_days(site=site, card=card, time_zone=query.time_zone)
+        offer = meetings.offered_days(
+            site=site,
+            facts=meetings.conversation_facts(conversation),
+            card=card,
+            time_zone=query.time_zone,
+        )
+        if offer.fallback is not None:
+            meetings.record_fallback(
+                site=site,
+                conversation_id=conversation_id,
+                token=bearer_token(request),
+                card_id=query.card_id,
+                step=query.step,
+                message=offer.fallback,
+            )
     except services.ConversationDenied as exc:
         return _denied(exc)
     except engine.ConversationOver:
@@ -274,7 +290,7 @@ def bookings(request, site, conversation_id: str, data: BookingIn):
             "slot_taken", "Sorry, that time was just taken. Please pick another one.", 409, "start"
         )
     meeting = booked.meeting
-    return JsonResponse(
+    response = JsonResponse(
         {
             **_step_json(booked.step),
             "answer": {"text": booked.label},
@@ -287,6 +303,9 @@ def bookings(request, site, conversation_id: str, data: BookingIn):
         },
         status=201,
     )
+    # How long the booking waited for its turn (the round-robin pointer's lock).
+    response["Server-Timing"] = f"lock;dur={booked.lock_wait_seconds * 1000:.2f}"
+    return response
 
 
 @widget_api(methods=("POST",), body=IdentifyIn)

@@ -417,7 +417,7 @@
             var data = response.data;
             if (response.status === 409) return resume();
             if (response.status !== 200) return failedSlots(data.error);
-            status.textContent = data.days.length ? "" : "No times are available right now.";
+            status.textContent = data.days.length ? "" : data.fallback || "No times are available right now.";
             data.days.forEach(function (day) {
               var group = list.appendChild(el("fieldset"));
               group.appendChild(el("legend", null, day.label));
