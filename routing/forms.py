@@ -10,14 +10,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from dialogues.targeting import MAX_CONDITIONS
-from dialogues.targeting_forms import (
-    MATCH_CHOICES,
-    OPERATOR_LABELS,
-    ConditionRow,
-)
+from dialogues.targeting_forms import OPERATOR_LABELS, ConditionRow
 from dialogues.targeting_forms import _row_problem as audience_row_problem
 from routing import selectors
-from routing.accounts_csv import MAX_BYTES, MAX_COMPANY_LENGTH, DomainInvalid, normalise_domain
+from routing.accounts_csv import (
+    MAX_BYTES,
+    MAX_COMPANY_LENGTH,
+    MAX_ROWS,
+    DomainInvalid,
+    normalise_domain,
+)
 from routing.models import RoutingRule
 from routing.services import MAX_FALLBACK_LENGTH
 
@@ -94,7 +96,10 @@ class AccountForm(forms.Form):
 class UploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="Columns company, domain, owner_email; UTF-8; up to 10,000 rows and 2 MB.",
+        help_text=(
+            f"Columns company, domain, owner_email; UTF-8; up to {MAX_ROWS:,} rows and "
+            f"{MAX_BYTES // (1024 * 1024)} MB."
+        ),
         error_messages={"required": "Choose a CSV file.", "empty": "The file is empty."},
     )
 
@@ -159,7 +164,6 @@ class RuleConditions:
 
     sources = RULE_SOURCES
     operators = list(OPERATOR_LABELS.items())
-    matches = MATCH_CHOICES
 
     def __init__(self, rows: list[ConditionRow]):
         self.rows = rows

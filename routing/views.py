@@ -234,7 +234,6 @@ def _render_accounts(request, site, *, form=None, upload_form=None, row_errors=N
         "upload_form": upload_form or UploadForm(),
         "row_errors": row_errors[:MAX_ROW_ERRORS_SHOWN],
         "more_row_errors": max(len(row_errors) - MAX_ROW_ERRORS_SHOWN, 0),
-        "max_rows": accounts_csv.MAX_ROWS,
         "has_agents": selectors.site_agents(site).exists(),
     }
     return render(request, "routing/accounts.html", context, status=status)
