@@ -36,7 +36,8 @@ and httpx run unpatched:
     /me/events/{id}`` (204), ``GET /me/events/{id}``; a missing event is 404 ``ErrorItemNotFound``.
 
 Faults and observation: ``fail_next(route, status=..., retry_after=..., times=...)`` (or
-``disconnect=True``), ``delay(route, seconds)``, ``revoke_all()``, ``expire_access_tokens()``,
+``disconnect=True``; ``after=True`` carries the request out before failing its answer),
+``delay(route, seconds)``, ``revoke_all()``, ``expire_access_tokens()``,
 ``counts`` per route (``token.authorization_code``, ``token.refresh_token``, ``schedule``,
 ``events.create``, ...), ``requests`` (method, path, headers, body of each), ``refresh_grants``.
 Routes: discovery, authorize, token, schedule, calendarView, calendar, events.create,
@@ -564,10 +565,12 @@ class FakeMicrosoft:
         code: str = "",
         message: str = "",
         disconnect: bool = False,
+        after: bool = False,
     ) -> None:
         """The next `times` requests to `route` fail: with `status` (and Retry-After), or by
         closing the connection without an answer. `code` is Graph's error code, or the OAuth
-        error (e.g. interaction_required) on the token route."""
+        error (e.g. interaction_required) on the token route. With `after`, the request is
+        carried out first and only its answer is the failure (a lost answer)."""
         with self._lock:
             self._fails.setdefault(route, []).extend(
                 [
@@ -577,6 +580,7 @@ class FakeMicrosoft:
                         "code": code,
                         "message": message,
                         "disconnect": disconnect,
+                        "after": after,
                     }
                 ]
                 * times
@@ -664,6 +668,10 @@ class FakeMicrosoft:
         if delay:
             time.sleep(delay)
         try:
+            if fault is not None and fault["after"] and match is not None:
+                # Carried out, then the answer is lost: a retry must find what this one did.
+                groups = {k: unquote(v) for k, v in match.groupdict().items()}
+                getattr(self, handler_name)(query=query, raw=raw, headers=handler.headers, **groups)
             if fault is not None:
                 if fault["disconnect"]:
                     handler.close_connection = True
