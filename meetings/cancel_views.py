@@ -89,7 +89,9 @@ def _page(request, meeting: Meeting | None, state: str, *, form=None, status: in
             "cancelled_by_visitor": meeting.cancelled_by_id is None,
         }
     response = render(request, "meetings/cancel_visitor.html", context, status=status)
-    # The address holds the meeting's token: never send it on to another site.
-    response["Referrer-Policy"] = "no-referrer"
+    # The address holds the meeting's token: never send it on to another site. Not
+    # "no-referrer": with it browsers post the form with "Origin: null", which Django's CSRF
+    # check rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response

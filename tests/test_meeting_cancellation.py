@@ -208,7 +208,7 @@ def test_opening_the_link_asks_first_and_changes_nothing(client, alex, invited):
     assert f"{local.day} {local:%B} {local.year} at " in html and "(Europe/Paris)" in html
     assert 'method="post"' in html and ">Cancel meeting</button>" in html
     assert response["Cache-Control"].startswith("max-age=0")
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Robots-Tag"] == "noindex"
     meeting.refresh_from_db()
     assert meeting.status == Meeting.Status.BOOKED and meeting.cancelled_at is None
