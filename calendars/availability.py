@@ -110,22 +110,18 @@ def slots_of(
     return _slots_of(users, now=_now(now), live=False, until=until)
 
 
-def agents_free(agents: Sequence, start: datetime, *, now: datetime | None = None) -> dict:
-    """Which of `agents` can take a meeting starting at `start` right now: {user id: the
-    meeting's end} (each agent's own meeting length). Checked against DynChat's booked meetings
-    and each calendar provider's live busy times (no cache) over just the span the slot and its
-    buffers need. For the booking service, just before it books and outside any lock: each
-    provider agent costs one API call. The meeting table's exclusion constraint still guards
-    the race between this check and the insert. Agents who cannot be booked, or whose busy
-    times are unknown, are left out. Two queries, whatever the number of agents."""
+def agents_free(users: Sequence, start: datetime, *, now: datetime | None = None) -> dict:
+    """Which of `users` (with `availability` and `calendar_connection` loaded, as
+    routing.routes.bookable_queue loads them) can take a meeting starting at `start` right now:
+    {user id: the meeting's end} (each agent's own meeting length). Checked against DynChat's
+    booked meetings and each calendar provider's live busy times (no cache) over just the span
+    the slot and its buffers need. For the booking service, just before it books and outside
+    any lock: each provider agent costs one API call. The meeting table's exclusion constraint
+    still guards the race between this check and the insert. Agents who cannot be booked, or
+    whose busy times are unknown, are left out. One query, whatever the number of agents."""
     now = _now(now)
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be an aware datetime")
-    users = list(
-        User.objects.select_related("availability", "calendar_connection")
-        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
-        .filter(pk__in=[agent.pk for agent in agents])
-    )
     plans = []
     for user in users:
         connection, rules = _connection(user), _rules(user)
@@ -167,7 +163,12 @@ def agent_is_free(agent, start: datetime, end: datetime, *, now: datetime | None
     for name, value in (("start", start), ("end", end)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be an aware datetime")
-    return agents_free([agent], start, now=now).get(agent.pk) == end
+    users = list(
+        User.objects.select_related("availability", "calendar_connection")
+        .defer(*(f"calendar_connection__{name}" for name in CREDENTIAL_FIELDS))
+        .filter(pk=agent.pk)
+    )
+    return agents_free(users, start, now=now).get(agent.pk) == end
 
 
 def _slots_of(

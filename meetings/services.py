@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
+from django.db import connection as database
 from django.utils import timezone
 
-from calendars import availability
 from calendars.display import when_label, zone_named
 from calendars.slots import group_by_day
 from dialogues.flow import engine
@@ -184,20 +184,20 @@ def book_meeting(
         raise EmailRequired
 
     start = start.astimezone(UTC)
-    offer = routes.offer(site, facts, now=now)
-    candidates = [offer.agents[pk] for pk in offer.slots.get(start, [])]
-    # Live calendar checks of everyone who could take it, before any lock is taken.
-    free = availability.agents_free(candidates, start, now=now) if candidates else {}
-    if not free:
-        raise SlotTaken
+    try:
+        # Live calendar checks of everyone who could take it, before any lock is taken.
+        chosen = routes.route_for_slot(site, facts, start, now=now)
+    except routes.NoRoute:
+        raise SlotTaken from None
     return _store(
         site=site,
         conversation_id=conversation.pk,
         token=token,
         card_id=card_id,
         step=step,
-        route=offer.route,
-        free={pk: (offer.agents[pk], end) for pk, end in free.items()},
+        facts=facts,
+        route=chosen.route,
+        free=chosen.free,
         start=start,
         zone=zone,
         label=when_label(start, zone),
@@ -205,11 +205,12 @@ def book_meeting(
 
 
 def _store(
-    *, site, conversation_id, token, card_id, step, route, free, start, zone, label
+    *, site, conversation_id, token, card_id, step, facts, route, free, start, zone, label
 ) -> Booked:
     """The booking's one transaction: the conversation moves on and the meeting is stored with
     the first agent whose turn it is among those `free` ({id: (user, meeting end)}). Raises
-    SlotTaken, storing nothing, when they were all taken meanwhile."""
+    SlotTaken, storing nothing, when they were all taken meanwhile. `facts` were read before
+    the conversation's lock, at this same step (re-checked under it), so they still hold."""
     with transaction.atomic():
         conversation = conversations.authorised_conversation(
             site=site, conversation_id=str(conversation_id), token=token, lock=True
@@ -218,8 +219,6 @@ def _store(
         booking_card(conversation, card_id=card_id, step=step)
         flow = version_flow_by_id(conversation.version_id)
         state = engine.State.from_dict(conversation.state)
-        visitor = conversation.visitor
-        facts = conversations.visitor_facts({**visitor.attributes, **state.captured})
         person, company = facts.lead, facts.company
         meeting_uuid = uuid.uuid4()
         outcome = engine.book(
@@ -246,10 +245,9 @@ def _store(
             if agent_id not in free:
                 return False  # busy at that time, or their calendar could not say
             agent, end = free[agent_id]
-            if Meeting.objects.filter(
-                agent_id=agent_id, status=Meeting.Status.BOOKED, start__lt=end, end__gt=start
-            ).exists():
-                return False  # the guard on SQLite; on PostgreSQL the constraint below decides
+            # On PostgreSQL the exclusion constraint decides, at the insert; SQLite has none.
+            if database.vendor != "postgresql" and _overlaps(agent_id, start, end):
+                return False
             try:
                 with transaction.atomic():
                     stored.append(
@@ -303,6 +301,12 @@ def update_invitation_template(*, site: Site, subject: str, body: str, user) -> 
         site=site, defaults={"subject": subject, "body": body, "updated_by": user}
     )
     return template
+
+
+def _overlaps(agent_id: int, start: datetime, end: datetime) -> bool:
+    return Meeting.objects.filter(
+        agent_id=agent_id, status=Meeting.Status.BOOKED, start__lt=end, end__gt=start
+    ).exists()
 
 
 def _provider_of(agent) -> str:

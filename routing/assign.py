@@ -72,11 +72,13 @@ def take_turn(site, route: Route, try_agent: Callable[[int, int | None], bool]) 
 def _locked_pointer(site, route: Route) -> Pointer:
     """The route's pointer row, created on first use, locked FOR NO KEY UPDATE (meetings do not
     reference it, so nothing else needs the stronger lock)."""
-    rows = Pointer.objects.filter(site=site, rule_id=route.rule_id)
-    if not rows.exists():
-        try:
-            with transaction.atomic():  # two first bookings at once: one insert wins
-                Pointer.objects.create(site=site, rule_id=route.rule_id)
-        except IntegrityError:
-            pass
-    return rows.select_for_update(no_key=True).get()
+    rows = Pointer.objects.filter(site=site, rule_id=route.rule_id).select_for_update(no_key=True)
+    pointer = rows.first()
+    if pointer is not None:
+        return pointer
+    try:
+        with transaction.atomic():  # two first bookings at once: one insert wins
+            Pointer.objects.create(site=site, rule_id=route.rule_id)
+    except IntegrityError:
+        pass
+    return rows.get()

@@ -149,6 +149,39 @@ def offer(
     return NOBODY
 
 
+class NoRoute(Exception):
+    """Nobody routing could give this visitor to is free at that time."""
+
+
+@dataclass(frozen=True)
+class SlotRoute:
+    """Who may take a booking at one time: the route the visitor was offered and those of its
+    agents free then, by a live check ({user id: (user, meeting end)})."""
+
+    route: Route
+    free: dict[int, tuple]
+
+
+def route_for_slot(
+    site, facts: VisitorFacts, start: datetime, *, now: datetime | None = None
+) -> SlotRoute:
+    """The route a visitor with `facts` booking at `start` goes through, with its agents who are
+    free then, asked live (calendars.availability.agents_free: each provider-backed agent is
+    one API call; call this outside any lock). The same route offer() shows the visitor: the
+    first one with any free time; a route passed over for having none costs a cached slot
+    computation. Raises NoRoute when the time is not (any more) free for the visitor's route."""
+    queue = bookable_queue(site)
+    users = {user.pk: user for user in queue}
+    for route in routes_for(site, facts, queue):
+        agents = [users[pk] for pk in route.agent_ids]
+        free = availability.agents_free(agents, start, now=now)
+        if free:
+            return SlotRoute(route=route, free={pk: (users[pk], end) for pk, end in free.items()})
+        if any(availability.slots_of(agents, now=now).values()):
+            break  # the visitor was offered this route's times, and this one is gone
+    raise NoRoute
+
+
 def fallback_message(site) -> str:
     """What a visitor nobody can take is told at a booking card."""
     message = (
