@@ -293,7 +293,9 @@ def test_an_owner_who_cannot_be_booked_leaves_the_visitor_to_the_queue(
     assert (meeting.agent, meeting.routed_by) == (five[0], RoutedBy.ROUND_ROBIN)
 
 
-def test_an_owner_without_a_free_time_in_the_horizon_leaves_the_visitor_to_the_queue(acme, five):
+def test_an_owner_without_a_free_time_in_the_horizon_leaves_the_visitor_to_the_queue(
+    acme, acme_dialogue, five
+):
     owner = five[3]
     AccountOwner.objects.create(site=acme, domain="bigco.com", owner=owner)
     owner.availability.weekly_hours = {}
@@ -301,6 +303,10 @@ def test_an_owner_without_a_free_time_in_the_horizon_leaves_the_visitor_to_the_q
     offer = routes.offer(acme, facts(email="ann@bigco.com"))
     assert offer.route.kind == RoutedBy.ROUND_ROBIN
     assert offer.route.agent_ids == tuple(agent.pk for agent in five)
+
+    chat = chat_at_booking(acme, acme_dialogue, email="ann@bigco.com")
+    meeting = book(acme, chat, hours_from_now(3)).meeting
+    assert (meeting.agent, meeting.routed_by) == (five[0], RoutedBy.ROUND_ROBIN)
 
 
 # --- Custom rules -------------------------------------------------------------------------------
