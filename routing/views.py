@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dialogues.access import ADMIN_ONLY, site_for
 from dialogues.flow.cards import STANDARD_ATTRIBUTES
 from marketo_sync.models import SyncSettings
-from routing import accounts_csv, selectors, services
+from routing import accounts_csv, routes, selectors, services
 from routing.forms import (
     AccountForm,
     FallbackForm,
@@ -58,24 +58,13 @@ def _fallback_initial(site) -> dict:
     return {"fallback_message": selectors.fallback_message(site)}
 
 
-def _next_up(site):
-    """The agent the next round-robin meeting goes to if everyone is free, or None."""
-    # TEMP-LAZY: routing.routes is being written alongside these pages; until it lands the
-    # page shows no "Next up" rather than failing. Import at the top once it exists.
-    try:
-        from routing.routes import next_up
-    except ImportError:
-        return None
-    return next_up(site)
-
-
 def _render_queue(request, site, fallback_form, *, status=200):
     members = selectors.queue(site)
     ids = [member.user_id for member in members]
     for index, member in enumerate(members):
         member.order_up = _moved(ids, index, index - 1)
         member.order_down = _moved(ids, index, index + 1)
-    next_agent = _next_up(site)
+    next_agent = routes.next_up(site)
     context = {
         "site": site,
         "members": members,
