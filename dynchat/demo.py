@@ -11,6 +11,8 @@ from calendars.services import save_connection
 from dialogues import services
 from dialogues.models import Dialogue, Membership, Site
 from dynchat.views import DEMO_SITE_NAME
+from routing import services as routing
+from routing.models import RoutingRule
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "dynchat-demo"  # noqa: S105 - printed by `make run`; a demo, not a secret
@@ -123,6 +125,7 @@ DEMO_FLOW = {
 
 # Sales agents on the built-in calendar (no Google or Microsoft account needed), in two zones, so
 # visitors see times from both; they log in with DEMO_PASSWORD to see their calendar page.
+DEMO_RULE_NAME = "UK and Ireland"
 DEMO_AGENTS = (
     {
         "username": "sam",
@@ -174,6 +177,7 @@ def seed_demo() -> Site:
 
     for agent in DEMO_AGENTS:
         _seed_agent(site, **agent)
+    _seed_routing(site)
 
     dialogue, created = Dialogue.objects.get_or_create(
         site=site, name=DEMO_DIALOGUE_NAME, defaults={"flow": DEMO_FLOW, "priority": 10}
@@ -184,6 +188,21 @@ def seed_demo() -> Site:
         dialogue.save(update_fields=["flow"])
         services.publish_dialogue(dialogue_id=dialogue.pk, user=user)
     return site
+
+
+def _seed_routing(site: Site) -> None:
+    """A custom rule to show on the routing page: visitors from the UK and Ireland (a synced
+    lead's country) go to Priya, in London. Everyone else takes turns with Sam and Priya."""
+    if RoutingRule.objects.filter(site=site, name=DEMO_RULE_NAME).exists():
+        return
+    routing.save_rule(
+        site=site,
+        name=DEMO_RULE_NAME,
+        description="Leads in the UK and Ireland meet our London team.",
+        match="all",
+        conditions=[{"subject": "lead.country", "operator": "in_list", "value": ["GB", "IE"]}],
+        agent_ids=[get_user_model().objects.get(username="priya").pk],
+    )
 
 
 def _seed_agent(site: Site, *, username, first_name, last_name, time_zone, weekly_hours) -> None:

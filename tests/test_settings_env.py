@@ -10,6 +10,7 @@ from django.core.management import call_command
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from dynchat import demo
 from dynchat.env import env_bool, env_int, env_list, env_str, env_url
+from routing.models import QueueMember, RoutingRule
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
@@ -228,6 +229,12 @@ def test_it_seeds_the_demo_once_however_often_it_runs(client, db, capsys):
     assert Membership.objects.filter(site=site, role=Membership.Role.ADMIN).count() == 1
     agents = Membership.objects.filter(site=site, role=Membership.Role.AGENT)
     assert sorted(agents.values_list("user__username", flat=True)) == ["priya", "sam"]
+    # Both agents take turns in the queue, and one custom rule sends UK visitors to Priya.
+    queue = QueueMember.objects.filter(site=site).order_by("position")
+    assert [m.user.username for m in queue] == ["sam", "priya"]
+    (rule,) = RoutingRule.objects.filter(site=site)
+    assert rule.name == demo.DEMO_RULE_NAME
+    assert [agent.username for agent in rule.agents.all()] == ["priya"]
     assert client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
     printed = capsys.readouterr().out
     assert printed.count("DynChat demo is ready.") == 2
