@@ -19,8 +19,9 @@ keys, stay the same (in production they move once an hour), and the cache lifeti
 for the run's length.
 
 Measured, over --runs calls after --warmup calls, wall and CPU time:
-- `offered_slots(site)`: end to end, the two queries (agents with their availability and
-  calendar, booked meetings), one multi-key cache read of the 20 agents' busy times, and the
+- `offered_slots(site)` (routing.routes.offer for an anonymous visitor: the whole queue): end
+  to end, the three queries (the queue with availability and calendars, the site's custom
+  rules, booked meetings), one multi-key cache read of the 20 agents' busy times, and the
   slot computation;
 - `free_slots` x 20: the pure computation for the same 20 agents, inputs already in memory.
 
@@ -263,15 +264,16 @@ def measure(site, agents, now: datetime, google, runs: int, warmup: int) -> dict
     from django.test.utils import CaptureQueriesContext
 
     from calendars import busy as provider_busy
-    from calendars.availability import (
-        bookable_agents,
-        busy_window,
-        offered_slots,
-        rules_for,
-    )
+    from calendars.availability import busy_window, rules_for
     from calendars.providers.base import Interval
     from calendars.slots import free_slots
+    from dialogues.targeting import ANONYMOUS
     from meetings.models import Meeting
+    from routing.routes import bookable_queue, offer
+
+    def offered_slots(site, *, now):
+        """What an anonymous visitor is offered: the whole queue's free times."""
+        return offer(site, ANONYMOUS, now=now).slots
 
     # The first call fills the cache through calendars.busy; from then on Google is off limits.
     cold_started = time.perf_counter()
@@ -289,7 +291,7 @@ def measure(site, agents, now: datetime, google, runs: int, warmup: int) -> dict
 
     # The pure computation's inputs, read once: rules, cached busy times, booked meetings.
     inputs = []
-    for agent in bookable_agents(site):
+    for agent in bookable_queue(site):
         rules = rules_for(agent.availability)
         window = busy_window(rules, now)
         busy = provider_busy.busy_times(agent.calendar_connection, *window)
