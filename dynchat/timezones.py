@@ -28,8 +28,12 @@ def viewer_zone(request) -> ZoneInfo:
     zone = zone_named(request.COOKIES.get(COOKIE, "")[:64])
     if zone is not None:
         return zone
+    # Only a request with a session can have a signed-in user. Not touching the session
+    # otherwise keeps cookie-less requests (the widget API) free of a session read and of
+    # `Vary: Cookie`.
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
+    has_session = settings.SESSION_COOKIE_NAME in request.COOKIES
+    if user is not None and has_session and user.is_authenticated:
         name = Availability.objects.filter(user=user).values_list("time_zone", flat=True).first()
         zone = zone_named(name or "")
         if zone is not None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -537,10 +538,12 @@ def test_the_list_links_its_csv_with_the_same_filters(client, maya, acme, meetin
 
 
 def zone_of(request_cookies=None, user=None) -> str:
+    """The zone viewer_zone() picks for a request with these cookies, signed in as `user`."""
     request = RequestFactory().get("/")
     request.COOKIES.update(request_cookies or {})
     if user is not None:
         request.user = user
+        request.COOKIES[django_settings.SESSION_COOKIE_NAME] = "the session of the signed-in user"
     return viewer_zone(request).key
 
 
@@ -575,6 +578,13 @@ def test_pages_show_times_in_the_viewers_zone(client, alex, meetings):
 
     client.cookies["tz"] = "Nowhere/Special"
     assert "Times in America/Chicago." in page_of(client.get(list_url(alex.sites.get())))
+
+
+def test_requests_without_a_session_are_not_made_to_vary_on_cookies(acme_widget):
+    # The widget API sends no cookies; reading the zone must not read (and Vary on) a session.
+    response = acme_widget.post("/sessions", {"page_url": "https://www.acme.test/"})
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", "")
 
 
 def test_every_page_loads_the_script_that_sends_the_zone(client, maya):
