@@ -469,9 +469,11 @@ def test_cancelling_a_meeting_twice_is_fine(sam, fake_microsoft):
     microsoft.cancel_event(connection.pk, created.provider_event_id)
 
     assert fake_microsoft.events(SAM_MAILBOX) == []
-    (cancelled,) = fake_microsoft.cancelled_events(SAM_MAILBOX)
-    assert cancelled["id"] == created.provider_event_id
-    assert fake_microsoft.counts["events.cancel"] == 2
+    (deleted,) = fake_microsoft.cancelled_events(SAM_MAILBOX)
+    assert deleted["id"] == created.provider_event_id and deleted["deleted"] is True
+    # DELETE both times (the second finds it gone), never the cancel action's custom message.
+    assert fake_microsoft.counts["events.delete"] == 2
+    assert fake_microsoft.counts["events.cancel"] == 0
 
 
 # --- two workers at once ------------------------------------------------------------------------
