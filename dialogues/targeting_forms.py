@@ -247,7 +247,7 @@ class AudienceRows:
             for row in group.conditions:
                 if row.blank and row.operator not in ("is_empty", "is_not_empty"):
                     continue
-                row.error = _row_problem(row)
+                row.error = condition_row_problem(row)
                 if row.error:
                     self.valid = False
                     continue
@@ -257,7 +257,7 @@ class AudienceRows:
         return groups
 
 
-def _row_problem(row: ConditionRow) -> str:
+def condition_row_problem(row: ConditionRow) -> str:
     if row.source not in SOURCES:
         return "Choose person, company or chat."
     if not re.fullmatch(FIELD_NAME, row.field.strip()):

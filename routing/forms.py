@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from dialogues.targeting import MAX_CONDITIONS
 from dialogues.targeting_forms import OPERATOR_LABELS, ConditionRow
-from dialogues.targeting_forms import _row_problem as audience_row_problem
+from dialogues.targeting_forms import condition_row_problem as audience_row_problem
 from routing import selectors
 from routing.accounts_csv import (
     MAX_BYTES,
