@@ -77,7 +77,7 @@ def _preview(subject: str, body: str) -> dict:
     body = body.replace("\r\n", "\n")
     return {
         "subject": invitation_text.render_subject(subject, sample),
-        "body": invitation_text.render(body, sample),
+        "body": invitation_text.render_body(body, sample),
         "problems": invitation_text.template_problems(subject)
         + invitation_text.template_problems(body),
         "sample": sample,
