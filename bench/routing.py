@@ -139,8 +139,12 @@ def build_site(agent_count: int):
     from calendars.services import save_connection
     from dialogues import services as dialogue_services
     from dialogues.models import Dialogue, Membership, Site
+    from widget.models import Conversation, ConversationEvent
 
     User = get_user_model()
+    # Conversations and their events hold their dialogue version (PROTECT): they go first.
+    ConversationEvent.objects.filter(site__name=SITE_NAME).delete()
+    Conversation.objects.filter(site__name=SITE_NAME).delete()
     Site.objects.filter(name=SITE_NAME).delete()
     User.objects.filter(username__startswith=USER_PREFIX).delete()
     site = Site.objects.create(name=SITE_NAME, allowed_origins=[ORIGIN])

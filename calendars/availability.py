@@ -145,14 +145,17 @@ def agents_free(users: Sequence, start: datetime, *, now: datetime | None = None
         booked[agent_id].append(Interval(a, b))
     free = {}
     for user, connection, rules, end in plans:
-        if start not in free_slots(rules, now=now, booked=booked[user.pk], until=end):
+        # Only the one slot is looked at (since/until): a time weeks ahead costs no more.
+        if start not in free_slots(rules, now=now, booked=booked[user.pk], since=start, until=end):
             continue  # no need to ask the provider
         busy = provider_busy.busy_times(
             connection, start - _before(rules), end + _after(rules), live=True
         )
         if busy is None:
             continue
-        if start in free_slots(rules, now=now, busy=busy, booked=booked[user.pk], until=end):
+        if start in free_slots(
+            rules, now=now, busy=busy, booked=booked[user.pk], since=start, until=end
+        ):
             free[user.pk] = end
     return free
 

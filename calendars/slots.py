@@ -193,11 +193,13 @@ def free_slots(
     busy: Sequence[Interval] = (),
     booked: Sequence[Interval] = (),
     until: datetime | None = None,
+    since: datetime | None = None,
 ) -> list[datetime]:
     """Start times (aware, UTC, sorted, unique) of the meetings the agent can take.
 
     A slot [s, s + meeting) lies inside one working block, on the grid stepping by the meeting
-    length from the block's start; s >= now + minimum notice, s < now + horizon, s < until.
+    length from the block's start; s >= now + minimum notice, s < now + horizon, s < until,
+    s >= since (`since` and `until` only narrow the answer: the grid stays the block's).
     It is free when [s - buffer_before, s + meeting + buffer_after) overlaps no `busy` interval
     (the provider's) and no `booked` meeting widened by the agent's buffers (DynChat's own:
     [a, b) blocks [a - buffer_before, b + buffer_after)). Intervals are half-open, so
@@ -210,6 +212,9 @@ def free_slots(
     if until is not None:
         _require_aware("until", until)
         latest = min(latest, until.timestamp())
+    if since is not None:
+        _require_aware("since", since)
+        earliest = max(earliest, since.timestamp())
     if earliest >= latest:
         return []
 

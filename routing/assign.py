@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from routing.models import Pointer, QueueMember
+from routing.models import Pointer
 from routing.routes import Route, rotation
 
 
@@ -32,9 +32,10 @@ def take_turn(site, route: Route, try_agent: Callable[[int, int | None], bool]) 
     `try_agent(agent_id, assignment)` takes it (True: the meeting is stored); then move the
     pointer to that agent. None when nobody took it; the pointer is left alone then.
 
-    Must run inside the caller's transaction (the lock lasts until it ends). The queue's order
-    and who is paused are read again under the lock: a change made on the routing page a
-    moment ago is already obeyed."""
+    Must run inside the caller's transaction (the lock lasts until it ends). The route's order
+    is the queue's as the booking read it a moment before (bookable_queue), so a change made
+    on the routing page applies from the next booking on; nothing more is read under the
+    lock than the pointer itself."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("take_turn must run inside the booking transaction")
     if not route.takes_turns:
@@ -46,15 +47,10 @@ def take_turn(site, route: Route, try_agent: Callable[[int, int | None], bool]) 
     asked = time.perf_counter()
     pointer = _locked_pointer(site, route)
     waited = time.perf_counter() - asked
-    places = dict(
-        QueueMember.objects.filter(site=site, user_id__in=route.agent_ids, paused=False)
-        .order_by()
-        .values_list("user_id", "position")
-    )
-    order = sorted(places, key=lambda pk: (places[pk], route.agent_ids.index(pk)))
+    places = dict(zip(route.agent_ids, route.positions, strict=True))
     turns = rotation(
-        order,
-        [places[pk] for pk in order],
+        route.agent_ids,
+        route.positions,
         last_agent_id=pointer.last_agent_id,
         last_position=pointer.last_position,
     )

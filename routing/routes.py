@@ -52,6 +52,9 @@ class Route:
     agent_ids: tuple[int, ...]
     rule_id: int | None = None  # the custom rule (and its pointer); None for the others
     rule_name: str = ""
+    # The agents' places in the site's queue, as agent_ids: where the pointer goes on from
+    # when the last agent to get a meeting has left.
+    positions: tuple[int, ...] = ()
 
     @property
     def takes_turns(self) -> bool:
@@ -106,20 +109,34 @@ def routes_for(site, facts: VisitorFacts, queue: Sequence) -> list[Route]:
     order = [user.pk for user in queue]
     if not order:
         return []
-    in_queue = set(order)
+    places = {user.pk: getattr(user, "queue_position", n) for n, user in enumerate(queue)}
     routes = []
     owner_id = account_owner_id(site, facts)
-    if owner_id in in_queue:
-        routes.append(Route(kind=RoutedBy.ACCOUNT, agent_ids=(owner_id,)))
+    if owner_id in places:
+        routes.append(
+            Route(kind=RoutedBy.ACCOUNT, agent_ids=(owner_id,), positions=(places[owner_id],))
+        )
     for rule, agent_ids in _active_rules(site):
         if not _rule_matches(rule, facts):
             continue
         agents = tuple(pk for pk in order if pk in agent_ids)
         if agents:
             routes.append(
-                Route(kind=RoutedBy.RULE, agent_ids=agents, rule_id=rule.pk, rule_name=rule.name)
+                Route(
+                    kind=RoutedBy.RULE,
+                    agent_ids=agents,
+                    rule_id=rule.pk,
+                    rule_name=rule.name,
+                    positions=tuple(places[pk] for pk in agents),
+                )
             )
-    routes.append(Route(kind=RoutedBy.ROUND_ROBIN, agent_ids=tuple(order)))
+    routes.append(
+        Route(
+            kind=RoutedBy.ROUND_ROBIN,
+            agent_ids=tuple(order),
+            positions=tuple(places[pk] for pk in order),
+        )
+    )
     return routes
 
 

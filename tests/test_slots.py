@@ -266,6 +266,21 @@ def test_until_cuts_before_the_horizon():
     assert slots == [at("2026-06-01 09:00"), at("2026-06-01 09:30")]
 
 
+def test_since_narrows_the_answer_without_moving_the_grid():
+    # From 9:10, the 9:00 slot is out; the next is still 9:30, on the block's half-hour grid.
+    slots = free_slots(
+        rules(), now=MONDAY, since=at("2026-06-01 09:10"), until=at("2026-06-01 10:30")
+    )
+    assert slots == [at("2026-06-01 09:30"), at("2026-06-01 10:00")]
+    one = free_slots(rules(), now=MONDAY, since=at("2026-06-12 16:30"), until=utc(2026, 6, 13))
+    assert one == [at("2026-06-12 16:30")]
+
+
+def test_since_never_lets_in_a_slot_inside_the_notice():
+    slots = free_slots(rules(notice=120), now=at("2026-06-01 09:00"), since=MONDAY)
+    assert slots[0] == at("2026-06-01 11:00")
+
+
 def test_notice_past_the_horizon_leaves_no_slots():
     assert free_slots(rules(notice=3 * 1440, horizon=2), now=MONDAY) == []
 
