@@ -126,3 +126,32 @@ def test_a_visitor_from_an_uploaded_account_books_its_owner(
     )
     owned = Meeting.objects.get(lead_email="ann@bigco.com")
     assert (owned.agent.username, owned.routed_by) == ("priya", Meeting.RoutedBy.ACCOUNT)
+
+
+def test_a_visitor_nobody_can_take_reads_the_fallback_message_and_goes_on(
+    browser, demo_site, page_url
+):
+    from routing import services as routing
+    from routing.models import QueueMember
+    from widget.models import ConversationEvent, TranscriptEntry
+
+    routing.save_fallback_message(
+        site=demo_site, message="Our team is fully booked. We'll email you within a day."
+    )
+    QueueMember.objects.filter(site=demo_site).update(paused=True)
+    context = browser.new_context(timezone_id="UTC")
+    chat = Chat(context.new_page(), page_url)
+    walk_to_booking(chat, "Ann", "ann@example.org")
+
+    expect(
+        chat.widget.get_by_text("Our team is fully booked. We'll email you within a day.")
+    ).to_be_visible()
+    expect(chat.widget.get_by_role("group")).to_have_count(0)  # no days, no times
+    event = ConversationEvent.objects.get(kind=ConversationEvent.Kind.ROUTING_FALLBACK)
+    assert TranscriptEntry.objects.filter(
+        conversation=event.conversation, author="bot", text__startswith="Our team is fully booked"
+    ).exists()
+    # The card's other way on still works.
+    chat.choose("None of these times work")
+    chat.bot_says("Anything you'd like us to know before we call?")
+    context.close()
