@@ -243,18 +243,27 @@ class AudienceRows:
         """The groups as targeting JSON; marks rows with problems and sets `valid`."""
         groups = []
         for group in self.groups:
-            conditions = []
-            for row in group.conditions:
-                if row.blank and row.operator not in ("is_empty", "is_not_empty"):
-                    continue
-                row.error = condition_row_problem(row)
-                if row.error:
-                    self.valid = False
-                    continue
-                conditions.append(row.condition())
+            conditions, valid = checked_conditions(group.conditions)
+            self.valid = self.valid and valid
             if conditions:
                 groups.append({"match": group.match, "conditions": conditions})
         return groups
+
+
+def checked_conditions(rows, problem=None) -> tuple[list[dict], bool]:
+    """The conditions of `rows` that are filled in, each row's problem (by `problem`, the
+    targeting page's check unless given) set on its `error`; and whether none had one."""
+    problem = problem or condition_row_problem
+    conditions, valid = [], True
+    for row in rows:
+        if row.blank and row.operator not in ("is_empty", "is_not_empty"):
+            continue
+        row.error = problem(row)
+        if row.error:
+            valid = False
+            continue
+        conditions.append(row.condition())
+    return conditions, valid
 
 
 def condition_row_problem(row: ConditionRow) -> str:

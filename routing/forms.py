@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from dialogues.targeting import MAX_CONDITIONS
-from dialogues.targeting_forms import OPERATOR_LABELS, ConditionRow
+from dialogues.targeting_forms import OPERATOR_LABELS, ConditionRow, checked_conditions
 from dialogues.targeting_forms import condition_row_problem as audience_row_problem
 from routing import selectors
 from routing.accounts_csv import (
@@ -224,15 +224,8 @@ class RuleConditions:
 
     def cleaned(self) -> list[dict]:
         """The conditions as rule JSON; marks rows with problems and sets `valid`."""
-        conditions = []
-        for row in self.rows:
-            if row.blank and row.operator not in ("is_empty", "is_not_empty"):
-                continue
-            row.error = _row_problem(row)
-            if row.error:
-                self.valid = False
-                continue
-            conditions.append(row.condition())
+        conditions, valid = checked_conditions(self.rows, _row_problem)
+        self.valid = self.valid and valid
         if self.valid and not conditions:
             self.valid = False
             self.error = (
