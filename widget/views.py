@@ -150,14 +150,10 @@ def answers(request, site, conversation_id: str, data: AnswerIn):
             step=data.step,
             value=data.value,
         )
-    except services.ConversationDenied as exc:
-        return _denied(exc)
     except InvalidAnswer as exc:
         return error(exc.code, exc.message, 422, exc.field)
-    except engine.ConversationOver:
-        return error("conversation_over", "This conversation has ended.", 409)
-    except engine.NotCurrentCard:
-        return _not_current_card()
+    except REFUSALS as exc:
+        return _refused(exc)
     return JsonResponse({**_step_json(step), "answer": {"text": step.outcome.answer_text}})
 
 
@@ -186,16 +182,28 @@ def conversation_detail(request, site, conversation_id: str):
     )
 
 
-def _not_current_card() -> JsonResponse:
-    return error(
-        "not_current_card",
-        "This answer is not for the question being asked (already answered, or out of date).",
-        409,
-        "card_id",
-    )
+# What a conversation endpoint refuses the same way whichever it is (answers, slots, bookings).
+REFUSALS = (
+    services.ConversationDenied,
+    engine.ConversationOver,
+    engine.NotCurrentCard,
+    meetings.InvalidTimeZone,
+)
 
 
-def _unknown_time_zone() -> JsonResponse:
+def _refused(exc: Exception) -> JsonResponse:
+    """The error answer for one of REFUSALS."""
+    if isinstance(exc, services.ConversationDenied):
+        return _denied(exc)
+    if isinstance(exc, engine.ConversationOver):
+        return error("conversation_over", "This conversation has ended.", 409)
+    if isinstance(exc, engine.NotCurrentCard):
+        return error(
+            "not_current_card",
+            "This answer is not for the question being asked (already answered, or out of date).",
+            409,
+            "card_id",
+        )
     return error(
         "invalid_field", "time_zone: not a time zone name such as Europe/Paris.", 400, "time_zone"
     )
@@ -250,14 +258,8 @@ def slots(request, site, conversation_id: str):
                 step=query.step,
                 message=offer.fallback,
             )
-    except services.ConversationDenied as exc:
-        return _denied(exc)
-    except engine.ConversationOver:
-        return error("conversation_over", "This conversation has ended.", 409)
-    except engine.NotCurrentCard:
-        return _not_current_card()
-    except meetings.InvalidTimeZone:
-        return _unknown_time_zone()
+    except REFUSALS as exc:
+        return _refused(exc)
     response = JsonResponse(offered_days_json(offer))
     response["Cache-Control"] = "no-store"
     return response
@@ -275,14 +277,8 @@ def bookings(request, site, conversation_id: str, data: BookingIn):
             start=data.start,
             time_zone=data.time_zone,
         )
-    except services.ConversationDenied as exc:
-        return _denied(exc)
-    except engine.ConversationOver:
-        return error("conversation_over", "This conversation has ended.", 409)
-    except engine.NotCurrentCard:
-        return _not_current_card()
-    except meetings.InvalidTimeZone:
-        return _unknown_time_zone()
+    except REFUSALS as exc:
+        return _refused(exc)
     except meetings.EmailRequired:
         return error("email_required", "We need your email address before booking a meeting.", 422)
     except meetings.SlotTaken:
