@@ -1,20 +1,24 @@
-// Drag an agent's row to change the routing queue's order (templates/routing/_queue_table.html).
-// The arrows in each row do the same without JavaScript. After a drop the whole new order is
-// sent with the order the page showed before it, so a stale page changes nothing (409); either
-// way the table is then re-read from the server, so what is shown is what is stored.
+// Drag a row to reorder a table: the dialogue list's priorities, the routing queue. The move
+// buttons in each row do the same without JavaScript. A sortable table says where to send
+// the order (data-reorder-url), which data- attribute of its rows holds their id
+// (data-sort-key, in dataset form: "dialogueId" for data-dialogue-id) and what to re-read from
+// the server afterwards (data-reload, a selector). After a drop the whole new order is sent with
+// the order the page showed before it ({order, expected}; a stale page changes nothing, 409);
+// either way that part of the page is then re-read, so what is shown is what is stored.
 (function () {
   "use strict";
   var dragged = null;
   var before = null;
 
   function rowAt(target) {
-    return target.closest ? target.closest("#queue-table tr[draggable]") : null;
+    var row = target.closest ? target.closest("tr[draggable]") : null;
+    return row && row.closest("table[data-reorder-url]") ? row : null;
   }
 
   function orderOf(table) {
-    var rows = table.querySelectorAll("tbody tr[data-user-id]");
-    return Array.prototype.map.call(rows, function (row) {
-      return Number(row.dataset.userId);
+    var key = table.dataset.sortKey;
+    return Array.prototype.map.call(table.querySelectorAll("tbody tr"), function (row) {
+      return Number(row.dataset[key]);
     });
   }
 
@@ -24,12 +28,12 @@
     before = orderOf(dragged.closest("table"));
     dragged.classList.add("dragging");
     event.dataTransfer.effectAllowed = "move";
-    event.dataTransfer.setData("text/plain", dragged.dataset.userId);
+    event.dataTransfer.setData("text/plain", "");
   });
 
   document.addEventListener("dragover", function (event) {
     var row = dragged && rowAt(event.target);
-    if (!row) return;
+    if (!row || row.closest("table") !== dragged.closest("table")) return;
     event.preventDefault();
     if (row === dragged) return;
     var box = row.getBoundingClientRect();
@@ -51,11 +55,11 @@
     save(table, order, before);
   });
 
-  function reload() {
-    window.htmx.ajax("GET", window.location.pathname, { target: "#queue", swap: "outerHTML" });
-  }
-
   function save(table, order, expected) {
+    var target = table.dataset.reload;
+    function reload() {
+      window.htmx.ajax("GET", window.location.pathname, { target: target, swap: "outerHTML" });
+    }
     var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
     headers["Content-Type"] = "application/json";
     fetch(table.dataset.reorderUrl, {
@@ -74,9 +78,9 @@
         var note = document.createElement("p");
         note.className = "error";
         note.setAttribute("role", "alert");
-        note.textContent = error.message + " The queue below is reloaded.";
-        var queue = document.getElementById("queue");
-        queue.parentNode.insertBefore(note, queue);
+        note.textContent = error.message + " The list below is reloaded.";
+        var part = document.querySelector(target);
+        part.parentNode.insertBefore(note, part);
         reload();
       });
   }
