@@ -218,11 +218,32 @@ if MARKETO_LEADS_SINCE:
             f"MARKETO_LEADS_SINCE must be a date (YYYY-MM-DD), got {MARKETO_LEADS_SINCE!r}"
         ) from None
 
+# Write-back (marketo_sync/writeback.py, delivery.py): chat engagement sent to Marketo through
+# an outbox. Records per call (Marketo takes at most 300), calls in flight at once, how long one
+# call keeps retrying before its records go back to the outbox to wait, and the longest wait.
+MARKETO_OUTBOX_BATCH = env_int("MARKETO_OUTBOX_BATCH", 300, minimum=1)
+MARKETO_OUTBOX_CONCURRENCY = env_int("MARKETO_OUTBOX_CONCURRENCY", 4, minimum=1)
+MARKETO_OUTBOX_RETRY_SECONDS = env_int("MARKETO_OUTBOX_RETRY_SECONDS", 30, minimum=1)
+MARKETO_OUTBOX_MAX_BACKOFF_SECONDS = env_int("MARKETO_OUTBOX_MAX_BACKOFF_SECONDS", 300, minimum=1)
+# One delivery task runs at most this long, then hands over to the next (beat, or its own kick).
+MARKETO_OUTBOX_RUN_SECONDS = env_int("MARKETO_OUTBOX_RUN_SECONDS", 240, minimum=1)
+# Delivered records are kept this long for the delivery page, then deleted.
+MARKETO_OUTBOX_KEEP_DAYS = env_int("MARKETO_OUTBOX_KEEP_DAYS", 7, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     # Does nothing until Marketo is configured and a full sync has finished.
     "marketo-incremental-sync": {
         "task": "marketo_sync.tasks.incremental_sync",
         "schedule": MARKETO_INCREMENTAL_MINUTES * 60,
+    },
+    # Sends what the outbox holds (each chat event also starts a delivery, a few seconds later).
+    "marketo-deliver-outbox": {
+        "task": "marketo_sync.tasks.deliver_outbox",
+        "schedule": 60,
+    },
+    "marketo-purge-outbox": {
+        "task": "marketo_sync.tasks.purge_delivered",
+        "schedule": 3600,
     },
 }
 

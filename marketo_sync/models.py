@@ -246,3 +246,242 @@ class SyncCursor(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# --- Write-back: what DynChat sends to Marketo (marketo_sync/writeback.py, delivery.py) -------
+
+# Chat attribute (a capture card's lead field, "custom:" dropped) -> Marketo REST field name.
+# Email is the lookup field and always sent; an attribute mapped to "" is not sent.
+DEFAULT_FIELD_MAPPING = {
+    "firstName": "firstName",
+    "lastName": "lastName",
+    "phone": "phone",
+    "company": "company",
+    "freeText": "",
+}
+
+
+def _default_field_mapping():
+    return dict(DEFAULT_FIELD_MAPPING)
+
+
+class LeadFieldMapping(models.Model):
+    """Per site: which captured chat fields update which fields of the lead in Marketo."""
+
+    site = models.OneToOneField(
+        "dialogues.Site", on_delete=models.CASCADE, related_name="marketo_field_mapping"
+    )
+    fields = models.JSONField(default=_default_field_mapping)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Marketo field mapping of {self.site}"
+
+
+class MarketoProgram(models.Model):
+    """A program read from Marketo's asset API, with the statuses of its channel, for pickers."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="Marketo program id")
+    name = models.CharField(max_length=255)
+    program_type = models.CharField(max_length=64, blank=True, default="")
+    channel = models.CharField(max_length=255, blank=True, default="")
+    workspace = models.CharField(max_length=255, blank=True, default="")
+    # Progression status names of the program's channel, in step order.
+    statuses = models.JSONField(default=list)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class MarketoCampaign(models.Model):
+    """A smart campaign that can be requested through the API (a "Campaign is Requested"
+    trigger with the Web Service API source), read from Marketo for pickers."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="Marketo campaign id")
+    name = models.CharField(max_length=255)
+    program_id = models.BigIntegerField(null=True, blank=True)
+    program_name = models.CharField(max_length=255, blank=True, default="")
+    workspace = models.CharField(max_length=255, blank=True, default="")
+    active = models.BooleanField(default=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class MarketoAction(models.Model):
+    """Per dialogue: on engagement, a goal or a booked meeting, change the lead's status in a
+    program and/or request a smart campaign."""
+
+    class On(models.TextChoices):
+        ENGAGED = "engaged", "Visitor engages"
+        GOAL = "goal", "Visitor reaches a goal"
+        MEETING = "meeting", "Visitor books a meeting"
+
+    dialogue = models.ForeignKey(
+        "dialogues.Dialogue", on_delete=models.CASCADE, related_name="marketo_actions"
+    )
+    on = models.CharField(max_length=16, choices=On.choices)
+    # For `goal`: the goal card's name it fires on, or "" for any goal.
+    goal = models.CharField(max_length=200, blank=True, default="")
+    program_id = models.BigIntegerField(null=True, blank=True)
+    # Names as read from Marketo when picked, shown even if the program is gone since.
+    program_name = models.CharField(max_length=255, blank=True, default="")
+    program_status = models.CharField(max_length=255, blank=True, default="")
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    campaign_name = models.CharField(max_length=255, blank=True, default="")
+    # [{"name": "{{my.Goal}}", "value": "<one of writeback.TOKEN_VALUES>"}]
+    tokens = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dialogue", "on", "goal"]
+        constraints = [
+            models.UniqueConstraint(fields=["dialogue", "on", "goal"], name="one_action_per_event"),
+            models.CheckConstraint(
+                condition=models.Q(program_id__isnull=False) | models.Q(campaign_id__isnull=False),
+                name="action_does_something",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(program_id__isnull=True) | ~models.Q(program_status=""),
+                name="program_needs_status",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.dialogue}: {self.get_on_display()}"
+
+
+class CustomActivityType(models.Model):
+    """One of DynChat's custom activity types as created in Marketo (writeback.ACTIVITY_TYPES)."""
+
+    api_name = models.CharField(max_length=255, primary_key=True)
+    marketo_id = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=32, blank=True, default="")
+    # Secondary attribute apiNames the approved type has.
+    attributes = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.api_name} ({self.marketo_id})"
+
+
+class KnownLead(models.Model):
+    """A lead's Marketo id as DynChat learnt it (an upsert's answer), by outbox lead key."""
+
+    lead_key = models.CharField(max_length=255, primary_key=True)
+    lead_id = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.lead_key} = lead {self.lead_id}"
+
+
+class OutboxRecord(models.Model):
+    """One thing to send to Marketo, written in the transaction of the chat event that caused it.
+
+    Records of one lead (`lead_key`: the email in lower case, or "id:<lead id>") are delivered in
+    (rank, id) order: the lead's upserts first, then the rest as they happened.
+    A visitor's records wait (`waiting`, no lead key) until the visitor gives an email."""
+
+    class Kind(models.TextChoices):
+        LEAD = "lead", "Lead upsert"
+        COOKIE = "cookie", "Cookie association"
+        ACTIVITY = "activity", "Activity"
+        PROGRAM_STATUS = "program_status", "Program status"
+        CAMPAIGN = "campaign", "Campaign request"
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the visitor's email"
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        PARKED = "parked", "Parked"
+
+    # The lead's upsert goes before anything else of the lead (which needs its Marketo id).
+    RANKS = {Kind.LEAD: 0}
+
+    id = models.BigAutoField(primary_key=True)
+    site = models.ForeignKey("dialogues.Site", on_delete=models.CASCADE, related_name="+")
+    visitor = models.ForeignKey(
+        "widget.Visitor", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        "widget.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    lead_key = models.CharField(max_length=255, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    rank = models.PositiveSmallIntegerField(default=1)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # Set while a worker sends the record; a worker that dies leaves it to expire.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # What Marketo answered: the lead id, the activity's marketoGUID, the campaign id.
+    marketo_id = models.CharField(max_length=64, blank=True, default="")
+    # The last failure (pending records) or Marketo's reason (parked records).
+    error_code = models.CharField(max_length=32, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            # The delivery's window: due records in (rank, id) order.
+            models.Index(
+                fields=["rank", "id"],
+                name="outbox_pending",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lead_key", "rank", "id"],
+                name="outbox_lead_order",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["visitor"], name="outbox_waiting", condition=models.Q(status="waiting")
+            ),
+            models.Index(fields=["site", "status", "id"], name="outbox_site_status"),
+            models.Index(
+                fields=["delivered_at"],
+                name="outbox_delivered_at",
+                condition=models.Q(status="delivered"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class DeliveryState(models.Model):
+    """How the outbox's delivery is going (one row, pk=1), for the delivery status page."""
+
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    # What stops delivery as a whole (Marketo unreachable, no permission, daily quota), if
+    # anything; records wait meanwhile, none is parked for it.
+    problem_code = models.CharField(max_length=32, blank=True, default="")
+    problem_message = models.TextField(blank=True, default="")
+    problem_since = models.DateTimeField(null=True, blank=True)
+    # The daily quota is spent: nothing is sent before this time.
+    resume_at = models.DateTimeField(null=True, blank=True)
+    calls = models.BigIntegerField(default=0, help_text="API calls made by deliveries")
+
+    def __str__(self):
+        return "Outbox delivery state"
+
+    @classmethod
+    def load(cls) -> "DeliveryState":
+        return cls.objects.get_or_create(pk=1)[0]

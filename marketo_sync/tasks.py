@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from marketo_sync import services
 from marketo_sync.models import SyncRun
@@ -35,3 +36,21 @@ def incremental_sync(started_by: str = "schedule") -> int | None:
         return services.run_sync(kind=SyncRun.Kind.INCREMENTAL, started_by=started_by).pk
     except services.SyncBusy:
         return None
+
+
+@shared_task(time_limit=settings.MARKETO_OUTBOX_RUN_SECONDS + 120)
+def deliver_outbox() -> dict | None:
+    """Send what the outbox holds (beat, every minute, and a few seconds after chat events).
+    One delivery runs at a time; a second one finds the lock taken and returns at once."""
+    from marketo_sync import delivery
+
+    report = delivery.deliver()
+    return None if report is None else report.as_dict()
+
+
+@shared_task
+def purge_delivered() -> int:
+    """Delete delivered records older than MARKETO_OUTBOX_KEEP_DAYS."""
+    from marketo_sync import delivery
+
+    return delivery.purge_delivered()

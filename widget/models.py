@@ -13,6 +13,10 @@ class Visitor(models.Model):
     # Lead attributes the visitor told us (chat captures, DynChat.identify), by lead field name.
     attributes = models.JSONField(default=dict, blank=True)
     email = models.CharField(max_length=254, blank=True, db_index=True)
+    # Marketo's Munchkin cookie (`_mkto_trk`: "id:<munchkin id>&token:_mch-<domain>-<ms>-<n>")
+    # as the widget last sent it, and the Marketo lead it resolved to (by cookie or email).
+    marketo_cookie = models.CharField(max_length=255, blank=True, default="")
+    marketo_lead_id = models.BigIntegerField(null=True, blank=True)
     # Dialogues this visitor finished, never offered to them again. Kept on the row (written in
     # the transaction that completes the conversation) so a page view reads one row, not a join.
     completed_dialogue_ids = models.JSONField(default=list, blank=True)

@@ -22,6 +22,7 @@ from dialogues.selectors import (
     version_flow_by_id,
 )
 from dialogues.targeting import VisitorFacts
+from marketo_sync import writeback
 from marketo_sync.selectors import person_and_company
 from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
@@ -330,6 +331,7 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
         for e in events
         if e.kind == Kind.FIELD_CAPTURED
     }
+    email_before = conversation.visitor.email
     if captured or outcome.state.done:
         _remember(
             conversation.visitor,
@@ -348,6 +350,7 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
         conversation.completed_at = now
         fields += ["status", "completed_at"]
     conversation.save(update_fields=fields)
+    writeback.chat_step(conversation, events, told=captured, email_before=email_before, now=now)
 
 
 def _remember(visitor: Visitor, *, attributes: dict, completed_dialogue_id: int | None) -> None:
@@ -370,7 +373,15 @@ def _remember(visitor: Visitor, *, attributes: dict, completed_dialogue_id: int 
 def identify_visitor(*, visitor: Visitor, attributes: dict) -> Visitor:
     """Record what the host page knows about its visitor (DynChat.identify)."""
     visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
+    email_before = visitor.email
     _remember(visitor, attributes=attributes, completed_dialogue_id=None)
+    writeback.visitor_told(
+        visitor,
+        site_id=visitor.site_id,
+        told=attributes,
+        email_before=email_before,
+        now=timezone.now(),
+    )
     return visitor
 
 
