@@ -1,6 +1,7 @@
 from django.urls import path
 
 from dialogues import (
+    conversation_views,
     editor_views,
     member_views,
     preview_views,
@@ -28,6 +29,11 @@ urlpatterns = [
         "sites/<int:site_id>/members/<int:membership_id>/remove/",
         member_views.remove,
         name="member_remove",
+    ),
+    path(
+        "sites/<int:site_id>/conversations/<uuid:conversation_id>/",
+        conversation_views.conversation,
+        name="conversation",
     ),
     path("sites/<int:site_id>/dialogues/order/", targeting_views.reorder, name="reorder"),
     path(
