@@ -33,6 +33,10 @@ def _phone(value: str) -> str:
 VisitorKey = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 PageUrl = Annotated[str, Field(min_length=8, max_length=2000), AfterValidator(_page_url)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Marketo's Munchkin cookie (`_mkto_trk`) as the host page holds it. Only its length is checked
+# here: a value that is not a Munchkin cookie is ignored by the service, never refused, as a
+# host page's cookie must not break its chat.
+MunchkinCookie = Annotated[str, Field(max_length=300)]
 
 
 class Body(BaseModel):
@@ -46,12 +50,14 @@ class SessionIn(Body):
         Annotated[str, Field(max_length=2000, pattern=r"^[0-9-]*\.[A-Za-z0-9_-]+$")] | None
     ) = None
     page_url: PageUrl
+    mkto_trk: MunchkinCookie | None = None
 
 
 class ConversationIn(Body):
     visitor_id: VisitorKey
     dialogue_id: Annotated[int, Field(ge=1)]
     page_url: PageUrl
+    mkto_trk: MunchkinCookie | None = None
 
 
 class AnswerIn(Body):
@@ -68,6 +74,7 @@ class IdentifyIn(Body):
     lastName: ShortText | None = None
     phone: Annotated[str, AfterValidator(_phone)] | None = None
     company: ShortText | None = None
+    mkto_trk: MunchkinCookie | None = None
 
 
 def _aware_datetime(value: str) -> datetime:

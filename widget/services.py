@@ -7,13 +7,15 @@ other, and the second is refused as stale instead of being applied twice.
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from dialogues.flow import engine
+from dialogues.flow import engine, inputs
+from dialogues.flow.cards import CaptureCard, Flow
 from dialogues.models import Dialogue, Site
 from dialogues.selectors import (
     DialogueOffer,
@@ -23,7 +25,13 @@ from dialogues.selectors import (
 )
 from dialogues.targeting import VisitorFacts
 from marketo_sync import writeback
-from marketo_sync.selectors import person_and_company
+from marketo_sync.selectors import (
+    lead_for_cookie,
+    munchkin_cookie,
+    person_and_company,
+    person_and_company_for_cookie,
+    person_and_company_for_lead,
+)
 from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
 
@@ -62,6 +70,7 @@ def start_visitor_session(
     visitor_key: str | None,
     visitor_state: str | None = None,
     page_url: str = "",
+    marketo_cookie: str | None = None,
 ) -> Session:
     """Recognise the visitor by their key (or issue a new one) and pick the dialogue to offer
     on `page_url`: the highest-priority one whose targeting admits this page, this moment and
@@ -70,8 +79,10 @@ def start_visitor_session(
     No query for a new visitor (the Visitor row appears when they first act) nor for a returning
     one who brings the state token we gave them, unless a dialogue with audience conditions is
     in the running: then one indexed read of the visitor, and two of their synced lead and
-    company when their email is known. A returning visitor without the token (an old widget,
-    cleared storage, a rotated SECRET_KEY) costs the visitor read.
+    company when their email, their resolved lead or their Munchkin cookie (`marketo_cookie`,
+    the `_mkto_trk` value; malformed is ignored) tells who they are. A returning visitor
+    without the token (an old widget, cleared storage, a rotated SECRET_KEY) costs the visitor
+    read.
     """
     returning = bool(visitor_key) and keys.is_visitor_key(visitor_key, site.pk)
     if not returning:
@@ -85,6 +96,12 @@ def start_visitor_session(
         if not row:
             row.append(_visitor_row(site_id=site.pk, key_hash=key_hash) if returning else NEW)
         return row[0]
+
+    def facts() -> VisitorFacts:
+        found = visitor_row()
+        return visitor_facts(
+            found.attributes, lead_id=found.marketo_lead_id, cookie=marketo_cookie or ""
+        )
 
     completed: set[int] | None = set() if not returning else None
     if completed is None and visitor_state:
@@ -100,23 +117,40 @@ def start_visitor_session(
             site=site,
             excluded_dialogue_ids=completed,
             page_url=page_url,
-            visitor_facts=lambda: visitor_facts(visitor_row().attributes),
+            visitor_facts=facts,
         ),
     )
 
 
-def visitor_facts(told: dict) -> VisitorFacts:
+def visitor_facts(told: dict, *, lead_id: int | None = None, cookie: str = "") -> VisitorFacts:
     """What targeting knows of a visitor who told the chat `told`: their synced lead and its
-    company when their email is known (two indexed reads), overlaid with what they told us,
-    which is newer than the last sync."""
-    person, company = person_and_company(told.get("email", ""))
+    company (synced_lead: two indexed reads when it is known), overlaid with what they told
+    us, which is newer than the last sync."""
+    person, company = synced_lead(email=told.get("email", ""), lead_id=lead_id, cookie=cookie)
     return VisitorFacts(lead={**person, **told}, company=company, chat=told)
+
+
+def synced_lead(
+    *, email: str = "", lead_id: int | None = None, cookie: str = ""
+) -> tuple[dict, dict]:
+    """The person and company facts of the synced lead a visitor is: the one with the email
+    they gave, else the one their Munchkin cookie resolved to (`lead_id`), else the one holding
+    the `_mkto_trk` value they bring now. An email with no synced lead gives nothing: whoever
+    used the browser before may be someone else. No query when none of the three is known."""
+    if email:
+        return person_and_company(email)
+    if lead_id:
+        return person_and_company_for_lead(lead_id)
+    if cookie:
+        return person_and_company_for_cookie(cookie)
+    return {}, {}
 
 
 @dataclass(frozen=True)
 class _VisitorRow:
     completed: set[int]
     attributes: dict
+    marketo_lead_id: int | None = None
 
 
 NEW = _VisitorRow(completed=set(), attributes={})
@@ -131,7 +165,7 @@ def _visitor_row(*, site_id: int, key_hash: str) -> _VisitorRow:
     table = connection.ops.quote_name(Visitor._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT completed_dialogue_ids, attributes FROM {table}"  # noqa: S608 - our table
+            f"SELECT completed_dialogue_ids, attributes, marketo_lead_id FROM {table}"  # noqa: S608
             " WHERE site_id = %s AND key_hash = %s",
             [site_id, key_hash],
         )
@@ -139,8 +173,8 @@ def _visitor_row(*, site_id: int, key_hash: str) -> _VisitorRow:
     if found is None:
         return NEW
     # The backends hand JSON columns back as text (Django decodes them in JSONField).
-    completed, attributes = (json.loads(v) if isinstance(v, str) else v for v in found)
-    return _VisitorRow(completed=set(completed), attributes=attributes)
+    completed, attributes = (json.loads(v) if isinstance(v, str) else v for v in found[:2])
+    return _VisitorRow(completed=set(completed), attributes=attributes, marketo_lead_id=found[2])
 
 
 def visitor_for_key(*, site: Site, visitor_key: str) -> Visitor | None:
@@ -197,13 +231,20 @@ class Step:
 
 @transaction.atomic
 def start_conversation(
-    *, site: Site, visitor_key: str, dialogue_id: int, page_url: str
+    *,
+    site: Site,
+    visitor_key: str,
+    dialogue_id: int,
+    page_url: str,
+    marketo_cookie: str | None = None,
 ) -> tuple[Step, str]:
     """Start the visitor on the dialogue's current published version.
 
     Returns the first step and the conversation token (shown once; only its digest is stored).
     Raises UnknownVisitor or DialogueUnavailable before writing anything; the Visitor row is
-    created here, on the visitor's first conversation.
+    created here, on the visitor's first conversation. Their Munchkin cookie (`marketo_cookie`,
+    malformed is ignored) is stored and, for an anonymous visitor, resolved to their synced
+    lead (_note_cookie); the flow's tokens and branches see that lead and its company.
     """
     if not keys.is_visitor_key(visitor_key, site.pk):
         raise UnknownVisitor
@@ -215,10 +256,14 @@ def start_conversation(
     if dialogue is None or dialogue.current_version is None or not site.chat_enabled:
         raise DialogueUnavailable
     visitor = visitor_for_key(site=site, visitor_key=visitor_key)
+    cookie = munchkin_cookie(marketo_cookie)
+    if cookie and _cookie_news(visitor, cookie, resolve=True):
+        visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
+        _note_cookie(visitor, cookie, resolve=True)
     version = dialogue.current_version
     flow = version_flow(version)
-    lead = visitor.attributes
-    outcome = engine.start(flow, lead=lead)
+    person, company = synced_lead(email=visitor.email, lead_id=visitor.marketo_lead_id)
+    outcome = engine.start(flow, lead={**person, **visitor.attributes}, company=company)
     token = keys.new_secret()
     now = timezone.now()
     conversation = Conversation.objects.create(
@@ -251,13 +296,19 @@ def answer_conversation(
     )
     flow = version_flow_by_id(conversation.version_id)
     state = engine.State.from_dict(conversation.state)
+    visitor = conversation.visitor
+    # An email given here names the lead at once: a branch right after it sees their synced
+    # fields in this very answer.
+    email = _email_answered(flow, state, card_id, value, site.blocked_email_domains)
+    person, company = synced_lead(email=email or visitor.email, lead_id=visitor.marketo_lead_id)
     outcome = engine.answer(
         flow,
         state,
         card_id=card_id,
         step=step,
         value=value,
-        lead=conversation.visitor.attributes,
+        lead={**person, **visitor.attributes},
+        company=company,
         blocked_email_domains=site.blocked_email_domains,
     )
     events = list(outcome.events)
@@ -267,6 +318,23 @@ def answer_conversation(
         conversation, outcome, events, answer=(card_id, outcome.answer_text), now=timezone.now()
     )
     return Step(conversation, outcome, events, state_if_done(conversation, outcome))
+
+
+def _email_answered(
+    flow: Flow, state: engine.State, card_id: str, value: object, blocked_domains: Collection[str]
+) -> str:
+    """The email this answer gives the visitor (cleaned as the engine will clean it), when it
+    answers the email capture the conversation waits on; "" otherwise, and for an answer the
+    engine is going to refuse. No query."""
+    if state.done or card_id != state.waiting_on or not isinstance(value, str):
+        return ""
+    card = flow.card(card_id)
+    if not isinstance(card, CaptureCard) or card.lead_field != "email":
+        return ""
+    try:
+        return inputs.clean_email(value, blocked_domains=blocked_domains)
+    except inputs.InvalidAnswer:
+        return ""
 
 
 def state_if_done(conversation: Conversation, outcome: engine.Outcome) -> str | None:
@@ -369,10 +437,48 @@ def _remember(visitor: Visitor, *, attributes: dict, completed_dialogue_id: int 
         visitor.save(update_fields=fields)
 
 
+def _cookie_news(visitor: Visitor, cookie: str, *, resolve: bool) -> bool:
+    """Whether _note_cookie has anything to do (read on the unlocked row, so a visitor whose
+    cookie is already stored and resolved costs no lock)."""
+    unresolved = resolve and not visitor.email and not visitor.marketo_lead_id
+    return cookie != visitor.marketo_cookie or unresolved
+
+
+def _note_cookie(visitor: Visitor, cookie: str, *, resolve: bool) -> None:
+    """Store the visitor's Munchkin cookie (munchkin_cookie() form) when it changed, so it can
+    be associated with their lead in Marketo once they give an email; and when `resolve` and
+    they are anonymous with no lead yet, the synced lead holding it (one indexed read), whose
+    waiting outbox records are then released to it. The caller holds the visitor's row lock
+    inside its transaction."""
+    fields = []
+    if cookie != visitor.marketo_cookie:
+        visitor.marketo_cookie = cookie
+        fields.append("marketo_cookie")
+    found = None
+    if resolve and not visitor.email and not visitor.marketo_lead_id:
+        found = lead_for_cookie(cookie)
+        if found is not None:
+            visitor.marketo_lead_id = found[0]
+            fields.append("marketo_lead_id")
+    if fields:
+        visitor.save(update_fields=fields)
+    if found is not None:
+        writeback.visitor_resolved(visitor)
+
+
 @transaction.atomic
-def identify_visitor(*, visitor: Visitor, attributes: dict) -> Visitor:
-    """Record what the host page knows about its visitor (DynChat.identify)."""
+def identify_visitor(
+    *, visitor: Visitor, attributes: dict, marketo_cookie: str | None = None
+) -> Visitor:
+    """Record what the host page knows about its visitor (DynChat.identify), and their Munchkin
+    cookie (`marketo_cookie`, malformed is ignored): an anonymous visitor whose cookie a synced
+    lead holds is resolved to it, unless this call gives their email."""
     visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
+    cookie = munchkin_cookie(marketo_cookie)
+    if cookie:
+        # Before what they told is remembered: a visitor who becomes a lead here has their
+        # cookie associated with it (writeback).
+        _note_cookie(visitor, cookie, resolve=not attributes.get("email"))
     email_before = visitor.email
     _remember(visitor, attributes=attributes, completed_dialogue_id=None)
     writeback.visitor_told(

@@ -98,6 +98,7 @@ def sessions(request, site, data: SessionIn):
         visitor_key=data.visitor_id,
         visitor_state=data.visitor_state,
         page_url=data.page_url,
+        marketo_cookie=data.mkto_trk,
     )
     offer = session.offer
     return JsonResponse(
@@ -126,6 +127,7 @@ def conversations(request, site, data: ConversationIn):
             visitor_key=data.visitor_id,
             dialogue_id=data.dialogue_id,
             page_url=data.page_url,
+            marketo_cookie=data.mkto_trk,
         )
     except services.UnknownVisitor:
         return _unknown_visitor()
@@ -309,8 +311,8 @@ def identify(request, site, data: IdentifyIn):
     visitor = services.visitor_for_key(site=site, visitor_key=data.visitor_id)
     if visitor is None:
         return _unknown_visitor()
-    attributes = data.model_dump(exclude={"visitor_id"}, exclude_none=True)
-    services.identify_visitor(visitor=visitor, attributes=attributes)
+    attributes = data.model_dump(exclude={"visitor_id", "mkto_trk"}, exclude_none=True)
+    services.identify_visitor(visitor=visitor, attributes=attributes, marketo_cookie=data.mkto_trk)
     return JsonResponse({"identified": sorted(attributes)})
 
 

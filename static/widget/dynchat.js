@@ -81,6 +81,15 @@
     return w.location.href.slice(0, 2000);
   }
 
+  // Marketo's Munchkin cookie, when the host page has one: the server finds the visitor's lead
+  // by it. Undefined (so not sent) when absent, unreadable or too long for the API.
+  function mkto() {
+    try {
+      var found = /(?:^|;\s*)_mkto_trk=([^;]{1,300})(?:;|$)/.exec(d.cookie);
+      return found ? found[1] : undefined;
+    } catch (e) {}
+  }
+
   function emit(kind, extra) {
     var payload = {
       dialogue_id: conversation ? conversation.dialogue_id : offer && offer.id,
@@ -512,6 +521,7 @@
       visitor_id: visitorId,
       dialogue_id: offer.id,
       page_url: pageUrl(),
+      mkto_trk: mkto(),
     })
       .then(function (response) {
         if (response.status !== 201) return;
@@ -607,7 +617,7 @@
   }
 
   function identify(attributes) {
-    var body = { visitor_id: visitorId };
+    var body = { visitor_id: visitorId, mkto_trk: mkto() };
     IDENTITY_FIELDS.forEach(function (field) {
       if (attributes && typeof attributes[field] === "string") body[field] = attributes[field];
     });
@@ -622,7 +632,7 @@
   });
   var chain = ready
     .then(function () {
-      var body = { page_url: pageUrl() };
+      var body = { page_url: pageUrl(), mkto_trk: mkto() };
       var state = load(STATE_KEY);
       if (typeof visitorId === "string" && /^[\w.-]{16,100}$/.test(visitorId)) {
         body.visitor_id = visitorId;
