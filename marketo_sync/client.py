@@ -22,8 +22,10 @@ import httpx
 import redis
 
 from marketo_sync.errors import (
+    AMBIGUOUS_CODES,
     ExportFileMissing,
     MarketoError,
+    OutcomeUnknown,
     QuotaError,
     RetryLater,
     backoff_delay,
@@ -211,10 +213,30 @@ class MarketoClient:
             return self._call("GET", path, params=params, timeout=timeout)
         return self._call("POST", path, params={"_method": "GET"}, form=params, timeout=timeout)
 
-    def post(self, path: str, body: dict | None = None, *, timeout: float | None = None) -> dict:
-        return self._call("POST", path, json_body=body if body is not None else {}, timeout=timeout)
+    def post(
+        self,
+        path: str,
+        body: dict | None = None,
+        *,
+        params: dict | None = None,
+        timeout: float | None = None,
+        repeatable: bool = True,
+    ) -> dict:
+        """POST a JSON body. A write that must not be applied twice (`repeatable=False`) is
+        retried only after answers that say it was not applied (limits, tokens, unavailable,
+        no connection); after any other failure it raises OutcomeUnknown."""
+        return self._call(
+            "POST",
+            path,
+            params=params,
+            json_body=body if body is not None else {},
+            timeout=timeout,
+            repeatable=repeatable,
+        )
 
-    def _call(self, method, path, *, params=None, form=None, json_body=None, timeout=None) -> dict:
+    def _call(
+        self, method, path, *, params=None, form=None, json_body=None, timeout=None, repeatable=True
+    ) -> dict:
         """Send one call until it succeeds; return Marketo's envelope (`success` is true)."""
         deadline = self.clock() + self.config.max_retry_seconds
         attempt = 0
@@ -223,6 +245,8 @@ class MarketoClient:
             try:
                 return self._send_once(method, path, params, form, json_body, timeout)
             except RetryLater as problem:
+                if not repeatable and problem.code in AMBIGUOUS_CODES:
+                    raise OutcomeUnknown(problem.code, problem.message) from None
                 self._pause(problem, attempt, deadline)
 
     def _send_once(self, method, path, params, form, json_body, timeout) -> dict:
@@ -242,8 +266,12 @@ class MarketoClient:
                 )
         except QuotaExhausted as exc:
             raise QuotaError("607", str(exc), resets_at=exc.resets_at) from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Never reached Marketo.
             raise RetryLater("network", f"{type(exc).__name__}: {exc}") from None
+        except httpx.TransportError as exc:
+            # Sent, perhaps received and applied: the answer was lost.
+            raise RetryLater("network_lost", f"{type(exc).__name__}: {exc}") from None
         problem = classify_http_status(response.status_code, response.text)
         if problem is not None:
             raise problem
@@ -275,7 +303,7 @@ class MarketoClient:
         remaining = deadline - self.clock()
         if remaining <= 0:
             raise MarketoError(
-                "network" if problem.code == "network" else "unavailable",
+                "network" if problem.code.startswith("network") else "unavailable",
                 f"Marketo kept answering {problem.code} ({problem.message}) for "
                 f"{self.config.max_retry_seconds:.0f} s.",
             )

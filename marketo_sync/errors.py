@@ -85,6 +85,18 @@ class ExportFileMissing(MarketoError):
     """A job's file answered 404 (not Completed, expired, or Marketo lost it)."""
 
 
+class OutcomeUnknown(MarketoError):
+    """A write whose answer never came (a read timeout, a dropped connection, a 5xx, 604, 611,
+    713): Marketo may or may not have applied it. Raised instead of retrying for writes that
+    must not be repeated blindly (custom activities, campaign requests)."""
+
+
+# Answers after which a write may have been applied even though it did not succeed.
+AMBIGUOUS_CODES = frozenset(
+    {"network_lost", "604", "611", "713", "http_500", "http_502", "http_504"}
+)
+
+
 class RetryLater(Exception):
     """Raised inside the client for an answer worth retrying after `delay` seconds (None:
     the usual backoff)."""
