@@ -90,6 +90,21 @@ DEFAULT_ACTIVITY_COLUMNS = (
 )
 ACTIVITY_EXPORT_COLUMNS = frozenset((*DEFAULT_ACTIVITY_COLUMNS, "actionResult"))
 NEW_LEAD, CHANGE_DATA_VALUE, DELETE_LEAD = 12, 13, 37
+REQUEST_CAMPAIGN, CHANGE_PROGRAM_STATUS = 47, 104
+# Asset API browsing (programs, channels): maxReturn defaults to 20 and is at most 200.
+MAX_ASSET_BATCH = 200
+DEFAULT_ASSET_RETURN = 20
+NO_ASSETS_WARNING = "No assets found for the given search criteria."
+NOT_IN_PROGRAM = "Not in Program"
+# Channels a new instance has (the real defaults are more; two are enough to pick from).
+DEFAULT_CHANNELS: tuple[tuple[str, str, tuple], ...] = (
+    (
+        "Webinar",
+        "event",
+        ("Invited", "Registered", "No Show", {"name": "Attended", "success": True}),
+    ),
+    ("Content", "program", ({"name": "Engaged", "success": True},)),
+)
 
 STANDARD_MESSAGES = {
     "601": "Access token invalid",
@@ -1340,6 +1355,9 @@ _ROUTES: list[tuple[str, re.Pattern, str, bool]] = [
         ("GET", r"/rest/v1/activities/leadchanges\.json", "_get_lead_changes", False),
         ("GET", r"/rest/v1/activities/deletedleads\.json", "_get_deleted_leads", False),
         ("GET", r"/rest/v1/stats/usage\.json", "_usage", False),
+        ("GET", r"/rest/asset/v1/programs\.json", "_get_programs", False),
+        ("GET", r"/rest/asset/v1/channels\.json", "_get_channels", False),
+        ("GET", r"/rest/v1/campaigns\.json", "_get_campaigns", False),
         ("POST", r"/bulk/v1/(leads|activities)/export/create\.json", "_export_create", True),
         ("POST", _JOB + r"enqueue\.json", "_export_enqueue", False),
         ("GET", _JOB + r"status\.json", "_export_status", False),
@@ -1454,6 +1472,18 @@ class FakeMarketo:
         self._file_missing = 0
         self._fail_jobs: list[str] = []
 
+        # Programs, their channels and smart campaigns (the write-back's catalogue)
+        self.channels: dict[int, dict] = {}
+        self.programs: dict[int, dict] = {}
+        self.campaigns: dict[int, dict] = {}
+        self._channel_ids = itertools.count(1)
+        self._status_ids = itertools.count(1)
+        self._folder_ids: dict[str, int] = {}
+        self._program_ids = itertools.count(1001)
+        self._campaign_ids = itertools.count(3001)
+        for name, program_type, statuses in DEFAULT_CHANNELS:
+            self.add_channel(name, statuses, program_type=program_type)
+
         self._request_ids = itertools.count(0x1000)
         self._partial_pages_seen = 0
         self._server: _Server | None = None
@@ -1564,6 +1594,148 @@ class FakeMarketo:
             attributes=attributes,
             campaign_id=campaign_id,
         )
+
+    def _lead_exists(self, lead_id: Any) -> bool:
+        if not isinstance(lead_id, int) or isinstance(lead_id, bool):
+            return False
+        with self._lock:
+            if lead_id in self.store.leads:
+                return True
+        return bool(self.dataset and self.dataset.lead(lead_id))
+
+    # --- programs, channels, campaigns ----------------------------------------------------------
+
+    def add_channel(
+        self, name: str, statuses: Sequence[str | dict], *, program_type: str = "program"
+    ) -> int:
+        """A channel with these progression statuses; returns its id.
+
+        A status is a name or a dict ``{name, step?, success?, hidden?, type?, description?}``.
+        Without a step, statuses take 10, 20, ... in list order. "Not in Program" (step 0) comes
+        first unless given, as on every real channel. ``type`` is not documented by Marketo;
+        the fake says "inactive" for step 0, "success" for success statuses, else "neutral".
+        """
+        specs = [{"name": s} if isinstance(s, str) else dict(s) for s in statuses]
+        if not specs or specs[0]["name"] != NOT_IN_PROGRAM:
+            specs.insert(0, {"name": NOT_IN_PROGRAM, "step": 0})
+        now = _whole_seconds(None)
+        with self._lock:
+            if any(c["name"] == name for c in self.channels.values()):
+                raise ValueError(f"channel {name!r} exists")
+            progression = []
+            for position, spec in enumerate(specs):
+                step = spec.get("step", position * 10)
+                success = bool(spec.get("success", False))
+                kind = "inactive" if step == 0 else "success" if success else "neutral"
+                progression.append(
+                    {
+                        "id": next(self._status_ids),  # for 104 activities' "New Status ID"
+                        "name": spec["name"],
+                        "step": step,
+                        "success": success,
+                        "hidden": bool(spec.get("hidden", False)),
+                        "type": spec.get("type", kind),
+                        "description": spec.get("description"),
+                    }
+                )
+            channel_id = next(self._channel_ids)
+            self.channels[channel_id] = {
+                "id": channel_id,
+                "name": name,
+                "applicableProgramType": program_type,
+                "progressionStatuses": progression,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        return channel_id
+
+    def add_program(
+        self,
+        name: str,
+        *,
+        channel: str,
+        type: str = "Default",
+        description: str = "",
+        workspace: str = "Default",
+        folder: str = "Marketing Activities",
+    ) -> int:
+        """A program on an existing channel (by name); returns its id (from 1001)."""
+        now = _whole_seconds(None)
+        with self._lock:
+            if self._channel_named(channel) is None:
+                raise KeyError(f"no channel {channel!r}; add_channel() it first")
+            program_id = next(self._program_ids)
+            folder_id = self._folder_ids.setdefault(folder, 10 + len(self._folder_ids))
+            self.programs[program_id] = {
+                "id": program_id,
+                "name": name,
+                "description": description,
+                "createdAt": now,
+                "updatedAt": now,
+                "url": f"https://app-fake.marketo.com/#PG{program_id}A1",
+                "type": type,
+                "channel": channel,
+                "folder": {"type": "Folder", "value": folder_id, "folderName": folder},
+                # Only engagement ("on"/"off") and email programs have a status.
+                "status": "",
+                "workspace": workspace,
+            }
+        return program_id
+
+    def delete_program(self, program_id: int) -> None:
+        with self._lock:
+            del self.programs[program_id]
+
+    def add_campaign(
+        self,
+        name: str,
+        program_id: int | None = None,
+        triggerable: bool = True,
+        active: bool = True,
+        *,
+        description: str = "",
+        nested_program: bool = False,
+    ) -> int:
+        """A smart campaign; returns its id (from 3001).
+
+        ``triggerable``: a trigger campaign with "Campaign is Requested" (source Web Service
+        API); otherwise a batch campaign. ``nested_program``: its program sits inside another
+        program, so requesting it with tokens fails with 611, as on the real server.
+        """
+        now = _whole_seconds(None)
+        with self._lock:
+            program = None
+            if program_id is not None:
+                program = self.programs[program_id]  # KeyError: add_program() it first
+            campaign_id = next(self._campaign_ids)
+            self.campaigns[campaign_id] = {
+                "id": campaign_id,
+                "name": name,
+                "description": description,
+                "type": "trigger" if triggerable else "batch",
+                "isTriggerable": triggerable,
+                "isActive": active,
+                "programId": program_id,
+                "programName": program["name"] if program else None,
+                "workspaceName": program["workspace"] if program else "Default",
+                "createdAt": now,
+                "updatedAt": now,
+                "nested": nested_program,
+            }
+        return campaign_id
+
+    def set_campaign_active(self, campaign_id: int, active: bool) -> None:
+        with self._lock:
+            campaign = self.campaigns[campaign_id]
+            campaign["isActive"] = active
+            campaign["updatedAt"] = _whole_seconds(None)
+
+    def delete_campaign(self, campaign_id: int) -> None:
+        with self._lock:
+            del self.campaigns[campaign_id]
+
+    def _channel_named(self, name: str) -> dict | None:
+        return next((c for c in self.channels.values() if c["name"] == name), None)
 
     # --- observation ----------------------------------------------------------------------------
 
@@ -2020,6 +2192,59 @@ class FakeMarketo:
             count = self._daily_count
         users = [{"userId": SCOPE, "count": count}]
         return self._ok([{"date": self._day.isoformat(), "total": count, "users": users}])
+
+    # --- programs, channels and campaigns (reads) -----------------------------------------------
+
+    def _get_programs(self, req: _Request) -> _Response:
+        with self._lock:
+            programs = [dict(self.programs[i]) for i in sorted(self.programs)]
+        return self._asset_page(req, programs)
+
+    def _get_channels(self, req: _Request) -> _Response:
+        with self._lock:
+            channels = [_channel_view(self.channels[i]) for i in sorted(self.channels)]
+        return self._asset_page(req, channels)
+
+    def _asset_page(self, req: _Request, items: list[dict]) -> _Response:
+        """One page of an asset API browse: `maxReturn` (1-200, default 20) from `offset`."""
+        window = {}
+        for name, default, top in (
+            ("maxReturn", DEFAULT_ASSET_RETURN, MAX_ASSET_BATCH),
+            ("offset", 0, None),
+        ):
+            raw = req.one(name)
+            if raw in (None, ""):
+                window[name] = default
+            elif raw.isdigit() and (top is None or 1 <= int(raw) <= top):
+                window[name] = int(raw)
+            else:
+                # The live answer to a bad maxReturn is undocumented; 1003 as for batchSize.
+                return self._error(1003, f"Invalid {name} '{raw}'")
+        offset = window["offset"]
+        page = items[offset : offset + window["maxReturn"]]
+        if not page:
+            # Asset APIs answer an empty browse with success, no result and a plain warning.
+            return self._ok(errors=[], warnings=[NO_ASSETS_WARNING])
+        return self._ok(page, errors=[], warnings=[])
+
+    def _get_campaigns(self, req: _Request) -> _Response:
+        batch, offset = self._batch_size(req), self._offset(req)
+        for parsed in (batch, offset):
+            if isinstance(parsed, _Response):
+                return parsed
+        wanted = req.one("isTriggerable")
+        if wanted not in (None, "") and wanted.lower() not in ("true", "false"):
+            return self._error(1003, f"Invalid isTriggerable '{wanted}'")
+        with self._lock:
+            campaigns = [
+                _campaign_view(self.campaigns[i])
+                for i in sorted(self.campaigns)
+                if not wanted or self.campaigns[i]["isTriggerable"] == (wanted.lower() == "true")
+            ]
+        extra = {}
+        if offset + batch < len(campaigns):
+            extra["nextPageToken"] = self._offset_token(offset + batch)
+        return self._ok(campaigns[offset : offset + batch], **extra)
 
     # --- leads and companies --------------------------------------------------------------------
 
@@ -2645,6 +2870,21 @@ def _render_activity(activity: dict, with_fields: bool) -> dict:
         out["fields"] = activity.get("fields") or []
     out["attributes"] = [{"name": a["name"], "value": a["value"]} for a in activity["attributes"]]
     return out
+
+
+def _channel_view(channel: dict) -> dict:
+    statuses = [
+        {k: status[k] for k in ("name", "step", "success", "hidden", "type", "description")}
+        for status in channel["progressionStatuses"]
+    ]
+    return {**channel, "progressionStatuses": statuses}
+
+
+def _campaign_view(campaign: dict) -> dict:
+    view = {k: v for k, v in campaign.items() if k != "nested" and v is not None}
+    # The lead database API has long called it `active`; newer answers say `isActive`.
+    view["active"] = campaign["isActive"]
+    return view
 
 
 def _encode_cursor(cursor: tuple) -> str:
