@@ -145,7 +145,7 @@ def deliver(
             return None
         own_client = client is None
         if own_client:
-            client = MarketoClient(_config())
+            client = MarketoClient(client_config())
         try:
             return _Run(client, run_seconds).run()
         finally:
@@ -153,7 +153,7 @@ def deliver(
                 client.close()
 
 
-def _config() -> MarketoConfig:
+def client_config() -> MarketoConfig:
     config = MarketoConfig.from_settings()
     # A call keeps retrying only briefly: its records wait in the outbox, not in a thread.
     return MarketoConfig(
