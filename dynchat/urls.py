@@ -29,4 +29,5 @@ urlpatterns = [
     path("calendar/", include("calendars.urls")),
     path("", include("meetings.urls")),
     path("", include("routing.urls")),
+    path("", include("marketo_sync.site_urls")),
 ]
