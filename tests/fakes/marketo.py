@@ -7,10 +7,20 @@ real client (httpx) is exercised end to end:
 - the response envelope;
 - the instance-wide limits: the 606 sliding window, 615 concurrency and the 607 daily quota;
 - lead, company and activity reads;
-- the bulk extract job machine, with files, Range downloads and the daily export quota.
+- the bulk extract job machine, with files, Range downloads and the daily export quota;
+- the write-back: Sync Leads, Associate Lead (Munchkin cookie), custom activity types (draft,
+  attributes, approve, describe) and Add Custom Activities, Sync Program Member Status,
+  Request Campaign, and the programs, channels and campaigns to pick from.
 
-The behaviour follows /work/shared/reference/marketo-rest-api.md (sections 0-7 and 9). Where
-the reference marks something unverified, the choice made here is said in a comment.
+Every write appends the activities Marketo would (New Lead, Change Data Value, the custom type,
+104 Change Status in Progression, 47 Request Campaign), so a client can read back through
+activities.json what it wrote. Tests look at ``associations``, ``custom_activities()``,
+``memberships`` and ``campaign_requests``; knobs such as ``add_program``, ``add_campaign`` and
+``add_custom_activity_type`` set the instance up.
+
+The behaviour follows /work/shared/reference/marketo-rest-api.md (sections 0-9 and 12). Where
+the reference is silent or marks something unverified, the choice made here is said in a
+comment.
 
 Two data sources can back the server:
 
@@ -21,8 +31,10 @@ Two data sources can back the server:
 Both expose ``write_leads_csv`` / ``write_activities_csv``; the server writes export files
 with them, so a benchmark can produce the very same bytes for a reference load.
 
-Not emulated: writes (Sync Leads, custom activities, program status, campaigns, associate),
-bulk import, static/smart list filters, file retention and gzip-compressed uploads.
+Not emulated: Push Lead, Schedule Campaign, the legacy Change Lead Program Status, editing or
+deleting custom activity types, partitions, bulk import, static/smart list filters, file
+retention and gzip-compressed uploads. Writes address the leads held in ``MarketoStore``;
+synthetic leads can take activities, program statuses and campaign requests but are not upserted.
 
 Run as a separate process (prints the base URL on the first stdout line)::
 
@@ -130,9 +142,16 @@ STANDARD_MESSAGES = {
     "1005": "Lead already exists",
     "1006": "Field not found",
     "1007": "Multiple leads match the lookup criteria",
+    "1011": "Field not supported",
+    "1012": "Invalid cookie value",
     "1013": "Object not found",
+    "1025": "Program status not found",
+    "1027": "Max Activity Type Limit Reached",
+    "1028": "Max field limit reached",
     "1029": "Too many jobs in queue",
     "1035": "Unsupported filter type for target subscription",
+    "1037": "Lead was skipped",
+    "1049": "Failed to Create Activity",
 }
 
 # Lead lookups Marketo allows besides custom string/email/integer fields (reference 5.1).
@@ -171,6 +190,24 @@ COMPANY_INHERITED_FIELDS = frozenset(
     }
 )
 COOKIE_TOKEN = re.compile(r"_mch-.+-\d+-\d+")
+# A whole _mkto_trk value: id:<Munchkin id>&token:_mch-<domain>-<epoch ms>-<random>.
+MUNCHKIN_COOKIE = re.compile(
+    r"id:[0-9A-Za-z]{3}-[0-9A-Za-z]{3}-[0-9A-Za-z]{3}&token:(_mch-[^&\s]+-\d+-\d+)"
+)
+LEAD_ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
+# Custom activity types (reference 8.3).
+MAX_CUSTOM_ACTIVITY_TYPES = 10
+MAX_CUSTOM_ATTRIBUTES = 20
+FIRST_CUSTOM_TYPE_ID = 100001
+CUSTOM_ATTRIBUTE_TYPES = frozenset(
+    {"string", "boolean", "integer", "float", "link", "email", "currency", "date", "datetime"}
+    | {"phone", "text"}
+)
+API_NAME = re.compile(r"[A-Za-z0-9]{1,255}")
+ACTIVITY_TYPE_NAME = re.compile(r"[A-Za-z0-9 _]{1,255}")
+MAX_ACTIVITY_ATTRIBUTE_BYTES = 65_536
+MAX_CAMPAIGN_LEADS = MAX_CAMPAIGN_TOKENS = 100
+MY_TOKEN = re.compile(r"\{\{my\.[^{}]+\}\}")
 
 
 def _field(name, display, data_type, length=None, *, read_only=False, custom=False) -> dict:
@@ -341,6 +378,13 @@ DEFAULT_ACTIVITY_TYPES: tuple[dict, ...] = (
         "Interesting moment",
         ("Marketo Asset Name", "string"),
         (("Description", "string"), ("Source", "string")),
+    ),
+    _type(
+        47,
+        "Request Campaign",
+        "Request a campaign (run through its flow)",
+        ("Campaign ID", "integer"),
+        (("Source", "string"),),
     ),
     _type(
         104,
@@ -1340,6 +1384,7 @@ class _Server(ThreadingHTTPServer):
 
 
 _JOB = r"/bulk/v1/(leads|activities)/export/([^/]+)/"
+_TYPE = r"/rest/v1/activities/external/type/([^/]+)/"
 _ROUTES: list[tuple[str, re.Pattern, str, bool]] = [
     (method, re.compile(pattern), handler, json_body)
     for method, pattern, handler, json_body in (
@@ -1358,6 +1403,16 @@ _ROUTES: list[tuple[str, re.Pattern, str, bool]] = [
         ("GET", r"/rest/asset/v1/programs\.json", "_get_programs", False),
         ("GET", r"/rest/asset/v1/channels\.json", "_get_channels", False),
         ("GET", r"/rest/v1/campaigns\.json", "_get_campaigns", False),
+        ("POST", r"/rest/v1/leads\.json", "_sync_leads", True),
+        ("POST", r"/rest/v1/leads/(\d+)/associate\.json", "_associate_lead", False),
+        ("GET", r"/rest/v1/activities/external/types\.json", "_custom_types", False),
+        ("POST", r"/rest/v1/activities/external/type\.json", "_create_custom_type", True),
+        ("POST", _TYPE + r"attributes/create\.json", "_create_custom_attributes", True),
+        ("POST", _TYPE + r"approve\.json", "_approve_custom_type", False),
+        ("GET", _TYPE + r"describe\.json", "_describe_custom_type", False),
+        ("POST", r"/rest/v1/activities/external\.json", "_add_custom_activities", True),
+        ("POST", r"/rest/v1/programs/(\d+)/members/status\.json", "_sync_member_status", True),
+        ("POST", r"/rest/v1/campaigns/(\d+)/trigger\.json", "_trigger_campaign", True),
         ("POST", r"/bulk/v1/(leads|activities)/export/create\.json", "_export_create", True),
         ("POST", _JOB + r"enqueue\.json", "_export_enqueue", False),
         ("GET", _JOB + r"status\.json", "_export_status", False),
@@ -1483,6 +1538,16 @@ class FakeMarketo:
         self._campaign_ids = itertools.count(3001)
         for name, program_type, statuses in DEFAULT_CHANNELS:
             self.add_channel(name, statuses, program_type=program_type)
+
+        # Writes: program members, custom activity types, what tests look at afterwards
+        self._members: dict[int, dict[int, dict]] = {}  # program id -> lead id -> membership
+        self._member_ids = itertools.count(3240001)
+        self.custom_activity_types: dict[str, dict] = {}  # apiName -> {id, approved, draft, ...}
+        self.max_custom_activity_types = MAX_CUSTOM_ACTIVITY_TYPES
+        self.max_custom_attributes = MAX_CUSTOM_ATTRIBUTES
+        self._custom_type_ids = itertools.count(FIRST_CUSTOM_TYPE_ID)
+        self.associations: list[dict] = []  # {leadId, cookie, token}
+        self.campaign_requests: list[dict] = []  # {campaignId, leadIds, tokens}
 
         self._request_ids = itertools.count(0x1000)
         self._partial_pages_seen = 0
@@ -1736,6 +1801,76 @@ class FakeMarketo:
 
     def _channel_named(self, name: str) -> dict | None:
         return next((c for c in self.channels.values() if c["name"] == name), None)
+
+    # --- custom activity types ------------------------------------------------------------------
+
+    def add_custom_activity_type(
+        self,
+        api_name: str,
+        *,
+        name: str | None = None,
+        primary_attribute: dict | None = None,
+        attributes: Sequence[dict] = (),
+        approved: bool = True,
+    ) -> int:
+        """A custom activity type made outside DynChat (another integration); returns its id.
+
+        Trigger and filter names derive from `name`. Attributes are ``{apiName, name,
+        dataType}``. Raises ValueError when the instance already has its 10 types, so a test
+        can fill it up with ``for i in range(10)``.
+        """
+        name = name or api_name
+        version = {
+            "apiName": api_name,
+            "name": name,
+            "description": "",
+            "triggerName": f"{name} occurs",
+            "filterName": f"{name} occurred",
+            "primaryAttribute": {
+                "description": "",
+                "dataType": "string",
+                **(primary_attribute or {"apiName": "label", "name": "Label"}),
+            },
+            "attributes": [{"description": "", **a} for a in attributes],
+        }
+        now = _whole_seconds(None)
+        with self._lock:
+            if len(self.custom_activity_types) >= self.max_custom_activity_types:
+                raise ValueError("the instance already has its maximum of custom activity types")
+            if api_name in self.custom_activity_types:
+                raise ValueError(f"custom activity type {api_name!r} exists")
+            type_id = next(self._custom_type_ids)
+            self.custom_activity_types[api_name] = {
+                "id": type_id,
+                "approved": version if approved else None,
+                "draft": None if approved else version,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        return type_id
+
+    def custom_activities(self, activity_type_id: int | None = None) -> list[dict]:
+        """Activities written through Add Custom Activities (of one type, or of any custom
+        type), oldest first, as stored: ``attributes`` is ``[{name, value, apiName}]``."""
+        with self._lock:
+            custom = {t["id"] for t in self.custom_activity_types.values()}
+            return [
+                dict(a)
+                for a in self.store.activities
+                if a["activityTypeId"] in custom and activity_type_id in (None, a["activityTypeId"])
+            ]
+
+    # --- program membership ---------------------------------------------------------------------
+
+    @property
+    def memberships(self) -> dict[int, dict[int, str]]:
+        """Program id -> lead id -> status name, for the programs that have members."""
+        with self._lock:
+            return {
+                program_id: {lead_id: m["status"] for lead_id, m in members.items()}
+                for program_id, members in self._members.items()
+                if members
+            }
 
     # --- observation ----------------------------------------------------------------------------
 
@@ -2184,7 +2319,9 @@ class FakeMarketo:
         )
 
     def _activity_types(self, req: _Request) -> _Response:
-        return self._ok(self.activity_types)
+        # Approved custom types are listed too, not marked as custom (reference 6.5).
+        with self._lock:
+            return self._ok([*self.activity_types, *self._approved_custom_types()])
 
     def _usage(self, req: _Request) -> _Response:
         with self._lock:
@@ -2518,6 +2655,480 @@ class FakeMarketo:
         extra = {"nextPageToken": _encode_cursor(cursor), "moreResult": more}
         # Empty pages leave `result` out, as observed on the real server.
         return self._ok(rendered or None, **extra)
+
+    # --- writes: common -------------------------------------------------------------------------
+
+    def _records(self, body: Any, key: str = "input", limit: int = MAX_BATCH) -> list | _Response:
+        """The body's record list, or the call-level error for a missing or oversized one."""
+        if not isinstance(body, dict):
+            return self._error(609)
+        records = body.get(key)
+        if not isinstance(records, list) or not records:
+            return self._error(701, f"{key} cannot be blank")
+        if len(records) > limit:
+            return self._error(1003, f"Too many records in {key}, at most {limit}")
+        return records
+
+    # --- Sync Leads -----------------------------------------------------------------------------
+    #
+    # Writes address the leads in the store; synthetic leads are read-only (an upsert does not
+    # see them and creates a new lead, as for an unknown email).
+
+    def _sync_leads(self, req: _Request) -> _Response:
+        body = req.json
+        records = self._records(body)
+        if isinstance(records, _Response):
+            return records
+        action = body.get("action") or "createOrUpdate"
+        if action not in LEAD_ACTIONS:
+            return self._error(1003, f"Invalid action '{action}'")
+        lookup = body.get("lookupField") or "email"
+        if lookup == "id" and action != "updateOnly":
+            return self._error(1003, "Lookup field 'id' can only be used with updateOnly")
+        if lookup not in ("email", "id"):
+            # Marketo also allows other dedupe fields; DynChat uses these two, so the rest
+            # answer as an unsupported lookup would.
+            return self._error(1011, f"Lookup field '{lookup}' not supported")
+        with self._lock:
+            result = [self._sync_lead(record, action, lookup) for record in records]
+        return self._ok(result)
+
+    def _sync_lead(self, record: Any, action: str, lookup: str) -> dict:
+        if not isinstance(record, dict):
+            return _skipped(1003, "Invalid record")
+        fields = {k: v for k, v in record.items() if not (lookup == "id" and k == "id")}
+        for name in fields:  # REST names, case-sensitive
+            spec = self.store.lead_fields.get(name)
+            if spec is None:
+                return _skipped(1006, f"Field '{name}' not found")
+            if spec.get("readOnly"):
+                # Not documented; refusing beats silently dropping the value.
+                return _skipped(1003, f"Field '{name}' is read-only")
+        email = fields.get("email")
+        if isinstance(email, str) and not email.isascii():
+            # "Email must be ASCII"; the code is not documented.
+            return _skipped(1003, f"Invalid email address '{email}'")
+
+        if lookup == "id":
+            lead_id = record.get("id")
+            if lead_id in (None, ""):
+                return _skipped(1003, "Value for lookup field 'id' not found")
+            matches = [lead_id] if lead_id in self.store.leads else []
+        elif action == "createDuplicate":
+            matches = []
+        elif email in (None, ""):
+            return _skipped(1003, "Value for lookup field 'email' not found")
+        else:
+            matches = [
+                lead_id
+                for lead_id, lead in sorted(self.store.leads.items())
+                if str(lead.get("email") or "").lower() == str(email).lower()
+            ]
+
+        if action == "createOnly" and matches:
+            return _skipped(1005, "Lead already exists")
+        if action == "updateOnly" and not matches:
+            return _skipped(1004, "Lead not found")
+        if len(matches) > 1:
+            return _skipped(1007, "Multiple leads match the lookup criteria")
+        if matches:
+            self.store.update_lead(matches[0], **fields)
+            return {"id": matches[0], "status": "updated"}
+        return {"id": self.store.add_lead(**fields), "status": "created"}
+
+    # --- Associate Lead -------------------------------------------------------------------------
+
+    def _associate_lead(self, req: _Request, lead_id: str) -> _Response:
+        cookie = req.one("cookie")
+        if not cookie:
+            return self._error(701, "cookie cannot be blank")
+        match = MUNCHKIN_COOKIE.fullmatch(cookie)
+        if not match:
+            return self._error(1012, f"Invalid cookie value '{cookie}'")
+        token, lead_id = match[1], int(lead_id)
+        with self._lock:
+            lead = self.store.leads.get(lead_id)
+            if lead is None:
+                return self._error(1004, "Lead not found")
+            # The browser is this lead's from now on: a lead it was associated with before
+            # loses it (its old activity stays there). A lead keeps the tokens of its other
+            # browsers, comma-separated, so each finds it by filterType=cookies. The field
+            # changes without a Change Data Value activity: Marketo logs none for it.
+            for other in self.store.leads.values():
+                tokens = _cookie_tokens(other)
+                if token in tokens and other is not lead:
+                    other["cookies"] = ",".join(t for t in tokens if t != token) or None
+            tokens = _cookie_tokens(lead)
+            if token not in tokens:
+                lead["cookies"] = ",".join([*tokens, token])
+            self.associations.append({"leadId": lead_id, "cookie": cookie, "token": token})
+        return self._ok()
+
+    # --- custom activity types ------------------------------------------------------------------
+    #
+    # A type has an approved version, a draft, or both ("approved with draft"). Creating makes
+    # a draft; adding attributes edits the draft (copied from the approved version if need
+    # be); approving makes the draft the approved version. Only approved versions take
+    # activities and appear in activities/types.json.
+
+    def _custom_types(self, req: _Request) -> _Response:
+        with self._lock:
+            entries = sorted(self.custom_activity_types.values(), key=lambda e: e["id"])
+            return self._ok([_custom_type_view(e, e["approved"] or e["draft"]) for e in entries])
+
+    def _create_custom_type(self, req: _Request) -> _Response:
+        body = req.json
+        if not isinstance(body, dict):
+            return self._error(609)
+        for key in ("apiName", "name", "triggerName", "filterName", "primaryAttribute"):
+            if not body.get(key):
+                return self._error(701, f"{key} cannot be blank")
+        api_name, name = str(body["apiName"]), str(body["name"])
+        if not API_NAME.fullmatch(api_name):
+            return self._error(1003, f"Invalid apiName '{api_name}': letters and digits only")
+        if not ACTIVITY_TYPE_NAME.fullmatch(name):
+            return self._error(
+                1003, f"Invalid name '{name}': letters, digits, spaces and underscores only"
+            )
+        primary = self._attribute_spec(body["primaryAttribute"], primary=True)
+        if isinstance(primary, _Response):
+            return primary
+        version = {
+            "apiName": api_name,
+            "name": name,
+            "description": str(body.get("description") or ""),
+            "triggerName": str(body["triggerName"]),
+            "filterName": str(body["filterName"]),
+            "primaryAttribute": primary,
+            "attributes": [],
+        }
+        now = _whole_seconds(None)
+        with self._lock:
+            clash = self._custom_type_clash(version)
+            if clash:
+                return clash
+            if len(self.custom_activity_types) >= self.max_custom_activity_types:
+                return self._error(1027, "Max Activity Type Limit Reached")
+            entry = {
+                "id": next(self._custom_type_ids),
+                "approved": None,
+                "draft": version,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+            self.custom_activity_types[api_name] = entry
+            view = _custom_type_view(entry, version)
+        # The documented create answer has no id (describe or the type list give it).
+        view.pop("id")
+        return self._ok([view])
+
+    def _custom_type_clash(self, version: dict) -> _Response | None:
+        """A name already taken in the instance (call with the lock held).
+
+        Marketo requires unique names, trigger names and filter names but documents no code
+        for a clash: the fake answers 1003 and says which name.
+        """
+        api_name = version["apiName"]
+        if api_name in self.custom_activity_types:
+            return self._error(1003, f"Activity type apiName '{api_name}' already exists")
+        taken: dict[str, set[str]] = {"name": set(), "triggerName": set(), "filterName": set()}
+        taken["name"].update(t["name"].casefold() for t in self.activity_types)
+        for entry in self.custom_activity_types.values():
+            for other in (entry["approved"], entry["draft"]):
+                for key in taken:
+                    if other:
+                        taken[key].add(other[key].casefold())
+        labels = {"name": "Activity type name", "triggerName": "Trigger name"}
+        for key in taken:
+            if version[key].casefold() in taken[key]:
+                label = labels.get(key, "Filter name")
+                return self._error(1003, f"{label} '{version[key]}' already exists")
+        return None
+
+    def _attribute_spec(self, raw: Any, *, primary: bool = False) -> dict | _Response:
+        """A validated attribute definition {apiName, name, description, dataType}."""
+        if not isinstance(raw, dict):
+            return self._error(1003, "Invalid attribute definition")
+        for key in ("apiName", "name"):
+            if not raw.get(key):
+                return self._error(701, f"attribute {key} cannot be blank")
+        api_name = str(raw["apiName"])
+        if not API_NAME.fullmatch(api_name):
+            return self._error(1003, f"Invalid attribute apiName '{api_name}'")
+        data_type = raw.get("dataType") or ("string" if primary else None)
+        if data_type is None:
+            return self._error(701, f"dataType of attribute '{api_name}' cannot be blank")
+        if data_type not in CUSTOM_ATTRIBUTE_TYPES:
+            return self._error(1003, f"Invalid dataType '{data_type}' of attribute '{api_name}'")
+        return {
+            "apiName": api_name,
+            "name": str(raw["name"]),
+            "description": str(raw.get("description") or ""),
+            "dataType": data_type,
+        }
+
+    def _create_custom_attributes(self, req: _Request, api_name: str) -> _Response:
+        specs = self._records(req.json, key="attributes")
+        if isinstance(specs, _Response):
+            return specs
+        parsed = []
+        for raw in specs:
+            spec = self._attribute_spec(raw)
+            if isinstance(spec, _Response):
+                return spec
+            parsed.append((spec, bool(raw.get("isPrimary"))))
+        with self._lock:
+            entry = self.custom_activity_types.get(api_name)
+            if entry is None:
+                return self._error(1013, f"Activity type '{api_name}' not found")
+            draft = json.loads(_dumps(entry["draft"] or entry["approved"]))
+            for spec, is_primary in parsed:
+                existing = [draft["primaryAttribute"], *draft["attributes"]]
+                for key in ("apiName", "name"):
+                    if any(a[key].casefold() == spec[key].casefold() for a in existing):
+                        return self._error(1003, f"Attribute {key} '{spec[key]}' already exists")
+                if is_primary:  # the new primary replaces the old one
+                    draft["primaryAttribute"] = spec
+                else:
+                    draft["attributes"].append(spec)
+            if len(draft["attributes"]) > self.max_custom_attributes:
+                return self._error(1028, "Max field limit reached")
+            entry["draft"] = draft
+            entry["updatedAt"] = _whole_seconds(None)
+            return self._ok([_custom_type_view(entry, draft)])
+
+    def _approve_custom_type(self, req: _Request, api_name: str) -> _Response:
+        with self._lock:
+            entry = self.custom_activity_types.get(api_name)
+            if entry is None:
+                return self._error(1013, f"Activity type '{api_name}' not found")
+            if entry["draft"] is None:
+                # Undocumented; an approve with nothing to approve is refused.
+                return self._error(1003, f"Activity type '{api_name}' has no draft to approve")
+            entry["approved"], entry["draft"] = entry["draft"], None
+            entry["updatedAt"] = _whole_seconds(None)
+            return self._ok([_custom_type_view(entry, entry["approved"])])
+
+    def _describe_custom_type(self, req: _Request, api_name: str) -> _Response:
+        draft = (req.one("draft") or "").lower() == "true"
+        with self._lock:
+            entry = self.custom_activity_types.get(api_name)
+            if entry is None:
+                return self._error(1013, f"Activity type '{api_name}' not found")
+            version = (entry["draft"] or entry["approved"]) if draft else entry["approved"]
+            if version is None:
+                # Never approved: only the draft exists (the live answer is undocumented).
+                return self._error(
+                    702, f"Activity type '{api_name}' is not approved; describe it with draft=true"
+                )
+            return self._ok([_custom_type_view(entry, version)])
+
+    def _approved_custom_types(self) -> list[dict]:
+        """Approved custom types in activities/types.json's shape (call with the lock held)."""
+        types = []
+        for entry in sorted(self.custom_activity_types.values(), key=lambda e: e["id"]):
+            version = entry["approved"]
+            if version is None:
+                continue
+            primary = version["primaryAttribute"]
+            types.append(
+                {
+                    "id": entry["id"],
+                    "apiName": version["apiName"],
+                    "name": version["name"],
+                    "description": version["description"],
+                    "primaryAttribute": {
+                        "apiName": primary["apiName"],
+                        "name": primary["name"],
+                        "dataType": primary["dataType"],
+                    },
+                    "attributes": [
+                        {"apiName": a["apiName"], "name": a["name"], "dataType": a["dataType"]}
+                        for a in version["attributes"]
+                    ],
+                }
+            )
+        return types
+
+    # --- Add Custom Activities ------------------------------------------------------------------
+
+    def _add_custom_activities(self, req: _Request) -> _Response:
+        records = self._records(req.json)
+        if isinstance(records, _Response):
+            return records
+        with self._lock:
+            by_id = {e["id"]: e for e in self.custom_activity_types.values()}
+            result = [self._add_custom_activity(record, by_id) for record in records]
+        return self._ok(result)
+
+    def _add_custom_activity(self, record: Any, types_by_id: dict[int, dict]) -> dict:
+        """One record's answer. Skips carry `errors`, not `reasons`, on this endpoint."""
+        if not isinstance(record, dict):
+            return _not_added(1003, "Invalid record")
+        for key in ("leadId", "activityDate", "activityTypeId", "primaryAttributeValue"):
+            if record.get(key) is None:
+                return _not_added(1003, f"{key} cannot be blank")
+        attributes = record.get("attributes")
+        if not isinstance(attributes, list):
+            return _not_added(1003, "attributes cannot be blank")
+        if len(_dumps(attributes)) > MAX_ACTIVITY_ATTRIBUTE_BYTES:
+            return _not_added(
+                1049,
+                f"Failed to Create Activity: attributes over {MAX_ACTIVITY_ATTRIBUTE_BYTES} bytes",
+            )
+        if not self._lead_exists(record["leadId"]):
+            return _not_added(1004, "Lead not found")
+        # Unknown and unapproved types: undocumented codes, 1013 and 1003.
+        entry = types_by_id.get(record["activityTypeId"])
+        if entry is None:
+            return _not_added(1013, f"Activity type '{record['activityTypeId']}' not found")
+        version = entry["approved"]
+        if version is None:
+            return _not_added(1003, f"Activity type '{record['activityTypeId']}' is not approved")
+        try:
+            at = parse_datetime(str(record["activityDate"]))
+        except ValueError:
+            return _not_added(1003, f"Invalid activityDate '{record['activityDate']}'")
+        stored = []
+        for given in attributes:
+            key = given.get("apiName") or given.get("name") if isinstance(given, dict) else None
+            spec = next(
+                (a for a in version["attributes"] if key in (a["apiName"], a["name"])), None
+            )
+            if spec is None:
+                return _not_added(1006, f"Attribute '{key}' not found")
+            stored.append(
+                {"name": spec["name"], "value": given.get("value"), "apiName": spec["apiName"]}
+            )
+        guid = self.store.add_activity(
+            lead_id=record["leadId"],
+            activity_type_id=entry["id"],
+            at=at,
+            primary_attribute_value=record["primaryAttributeValue"],
+            attributes=stored,
+        )
+        return {"id": int(guid), "marketoGUID": guid, "status": "added"}
+
+    # --- Sync Program Member Status -------------------------------------------------------------
+
+    def _sync_member_status(self, req: _Request, program_id: str) -> _Response:
+        body = req.json
+        if not isinstance(body, dict):
+            return self._error(609)
+        status_name = body.get("statusName")
+        if not status_name:
+            return self._error(701, "statusName cannot be blank")
+        records = self._records(body)
+        if isinstance(records, _Response):
+            return records
+        program_id = int(program_id)
+        with self._lock:
+            program = self.programs.get(program_id)
+            if program is None:
+                return self._error(1013, f"Program '{program_id}' not found")
+            statuses = {
+                s["name"]: s for s in self._channel_named(program["channel"])["progressionStatuses"]
+            }
+            new = statuses.get(status_name)
+            if new is None:
+                return self._error(1025, f"Program status '{status_name}' not found")
+            members = self._members.setdefault(program_id, {})
+            result = []
+            for seq, record in enumerate(records):
+                lead_id = record.get("leadId") if isinstance(record, dict) else None
+                if not self._lead_exists(lead_id):
+                    result.append({"seq": seq, **_skipped(1004, "Lead not found")})
+                    continue
+                member = members.get(lead_id)
+                old = statuses[NOT_IN_PROGRAM]
+                if member is not None:
+                    old = statuses.get(member["status"], old)  # gone from the channel since
+                if new["step"] <= old["step"]:
+                    reason = "Lead skipped because it is already in or past this status"
+                    result.append({"seq": seq, **_skipped(1037, reason)})
+                    continue
+                created = member is None
+                if created:
+                    member = members[lead_id] = {"id": next(self._member_ids)}
+                member["status"] = new["name"]
+                self.store.add_activity(
+                    lead_id=lead_id,
+                    activity_type_id=CHANGE_PROGRAM_STATUS,
+                    primary_attribute_value_id=program_id,
+                    primary_attribute_value=program["name"],
+                    attributes=[
+                        {"name": "Acquired By", "value": False},
+                        {"name": "New Status", "value": new["name"]},
+                        {"name": "New Status ID", "value": new["id"]},
+                        {"name": "Old Status", "value": old["name"]},
+                        {"name": "Old Status ID", "value": old["id"]},
+                        {"name": "Program Member ID", "value": member["id"]},
+                        {"name": "Reason", "value": "Web service API"},
+                        {"name": "Success", "value": new["success"]},
+                    ],
+                )
+                status = "created" if created else "updated"
+                result.append({"seq": seq, "status": status, "leadId": lead_id})
+        return self._ok(result)
+
+    # --- Request Campaign -----------------------------------------------------------------------
+
+    def _trigger_campaign(self, req: _Request, campaign_id: str) -> _Response:
+        body = req.json
+        if not isinstance(body, dict):
+            return self._error(609)
+        request = body.get("input")
+        if not isinstance(request, dict):
+            return self._error(701, "input cannot be blank")
+        leads = self._records(request, key="leads", limit=MAX_CAMPAIGN_LEADS)
+        if isinstance(leads, _Response):
+            return leads
+        tokens = request.get("tokens") or []
+        if not isinstance(tokens, list):
+            return self._error(1003, "Invalid tokens")
+        if len(tokens) > MAX_CAMPAIGN_TOKENS:
+            return self._error(1003, f"Too many tokens, at most {MAX_CAMPAIGN_TOKENS}")
+        lead_ids = [lead.get("id") if isinstance(lead, dict) else None for lead in leads]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in lead_ids):
+            return self._error(1003, "Each lead needs an integer id")
+        for token in tokens:
+            if not isinstance(token, dict) or not MY_TOKEN.fullmatch(str(token.get("name"))):
+                return self._error(
+                    1003, f"Invalid token {token!r}: names look like {{{{my.name}}}}"
+                )
+        campaign_id = int(campaign_id)
+        with self._lock:
+            campaign = self.campaigns.get(campaign_id)
+            if campaign is None:  # 1013 is inferred in the reference
+                return self._error(1013, f"Campaign '{campaign_id}' not found")
+            if not campaign["isTriggerable"]:
+                return self._error(
+                    1003, f"Campaign '{campaign_id}' is a batch campaign, it cannot be requested"
+                )
+            if not campaign["isActive"]:
+                return self._error(1003, f"Campaign '{campaign_id}' is not active")
+            if tokens and campaign["nested"]:
+                return self._error(611)  # live behaviour for My Token overrides in nested programs
+            self.campaign_requests.append(
+                {
+                    "campaignId": campaign_id,
+                    "leadIds": lead_ids,
+                    "tokens": [dict(t) for t in tokens],
+                }
+            )
+            # Unknown leads are passed over without an error (undocumented; a request is
+            # fire-and-forget), so only known leads get the "Request Campaign" activity.
+            for lead_id in lead_ids:
+                if self._lead_exists(lead_id):
+                    self.store.add_activity(
+                        lead_id=lead_id,
+                        activity_type_id=REQUEST_CAMPAIGN,
+                        primary_attribute_value_id=campaign_id,
+                        primary_attribute_value=campaign["name"],
+                        attributes=[{"name": "Source", "value": "Web Service API"}],
+                        campaign_id=campaign_id,
+                    )
+        return self._ok([{"id": campaign_id}])
 
     # --- bulk extract ---------------------------------------------------------------------------
 
@@ -2870,6 +3481,33 @@ def _render_activity(activity: dict, with_fields: bool) -> dict:
         out["fields"] = activity.get("fields") or []
     out["attributes"] = [{"name": a["name"], "value": a["value"]} for a in activity["attributes"]]
     return out
+
+
+def _skipped(code: int, message: str) -> dict:
+    return {"status": "skipped", "reasons": [{"code": str(code), "message": message}]}
+
+
+def _not_added(code: int, message: str) -> dict:
+    """A skipped custom activity: that endpoint says `errors` where others say `reasons`."""
+    return {"status": "skipped", "errors": [{"code": str(code), "message": message}]}
+
+
+def _cookie_tokens(lead: dict) -> list[str]:
+    return [t.strip() for t in str(lead.get("cookies") or "").split(",") if t.strip()]
+
+
+def _custom_type_view(entry: dict, version: dict) -> dict:
+    if entry["approved"] is None:
+        status = "draft"
+    else:
+        status = "approved with draft" if entry["draft"] is not None else "approved"
+    return {
+        "id": entry["id"],
+        **json.loads(_dumps(version)),
+        "status": status,
+        "createdAt": format_datetime(entry["createdAt"]),
+        "updatedAt": format_datetime(entry["updatedAt"]),
+    }
 
 
 def _channel_view(channel: dict) -> dict:
