@@ -144,6 +144,7 @@ class ActionForm(forms.Form):
         self.fields["program"].choices = self._program_choices()
         self.fields["campaign"].choices = self._campaign_choices()
         self.fields["status"].widget.choices = self.status_choices(self._picked_program())
+        self.fields["status"].widget.attrs.pop("maxlength", None)  # a select has none
         for row in range(MAX_TOKENS):
             self.fields[f"token_name_{row}"] = forms.CharField(
                 label=f"Token {row + 1} name",

@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dialogues.access import ADMIN_ONLY, dialogue_for, site_for
-from marketo_sync import writeback
+from marketo_sync import catalogue, writeback
 from marketo_sync import writeback_selectors as selectors
 from marketo_sync import writeback_services as services
 from marketo_sync.errors import HINTS, MarketoError
@@ -223,8 +223,6 @@ def discard_record(request, site_id, record_id):
 
 
 def _catalogue_context() -> dict:
-    from marketo_sync import catalogue  # written alongside; read when a page needs it
-
     programs, campaigns = selectors.catalogue_counts()
     return {
         "last_refreshed": catalogue.last_refreshed(),
@@ -367,11 +365,6 @@ def action_delete(request, site_id, dialogue_id, action_id):
 def refresh_lists(request, site_id, dialogue_id):
     """Read programs, their statuses and campaigns from Marketo again (catalogue.refresh)."""
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
-    from marketo_sync import catalogue  # written alongside; read when a page needs it
-
-    if not writeback.enabled():
-        messages.error(request, f"Marketo is not configured. {HINTS['not_configured']}")
-        return redirect("writeback:actions", site.pk, dialogue.pk)
     try:
         read = catalogue.refresh()
     except MarketoError as exc:

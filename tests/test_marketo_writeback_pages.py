@@ -18,14 +18,18 @@ from django.utils import timezone
 from dialogues import services as dialogue_services
 from dialogues.models import Dialogue, Membership
 from marketo_sync import writeback
+from marketo_sync import writeback_services as services
 from marketo_sync.models import (
     DEFAULT_FIELD_MAPPING,
     DeliveryState,
     LeadFieldMapping,
+    MarketoAction,
+    MarketoCampaign,
+    MarketoProgram,
     OutboxRecord,
     SyncSettings,
 )
-from tests.conftest import _user, make_published_dialogue
+from tests.conftest import EVERY_CARD_FLOW, _user, make_published_dialogue
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 Role = Membership.Role
@@ -687,3 +691,341 @@ def test_acmes_other_roles_cannot_retry_or_discard(client, acme, personas, who):
     parked.refresh_from_db()
     assert parked.status == Status.PARKED
     assert not LeadFieldMapping.objects.filter(site=acme).exists()
+
+
+# --- a dialogue's Marketo actions ----------------------------------------------------------
+
+WEBINAR_STATUSES = ["Not in Program", "Invited", "Registered", "Attended"]
+DEMO_STATUSES = ["Not in Program", "Requested", "Demo held"]
+
+
+@pytest.fixture
+def catalogue_rows(db):
+    """Programs and campaigns as a refresh from Marketo left them."""
+    now = timezone.now()
+    webinar = MarketoProgram.objects.create(
+        id=1001, name="Webinar", channel="Webinar", statuses=WEBINAR_STATUSES, synced_at=now
+    )
+    demos = MarketoProgram.objects.create(
+        id=1002, name="Demo requests", channel="Sales", statuses=DEMO_STATUSES, synced_at=now
+    )
+    deck = MarketoCampaign.objects.create(id=3001, name="Send the deck", synced_at=now)
+    MarketoCampaign.objects.create(id=3002, name="Old nurture", active=False, synced_at=now)
+    return webinar, demos, deck
+
+
+def goal_action(**overrides) -> dict:
+    """What Mia posts for "on reaching Email captured: Webinar → Attended, Send the deck"."""
+    return {
+        "on": "goal",
+        "goal": "Email captured",
+        "program": "1001",
+        "status": "Attended",
+        "campaign": "3001",
+        "token_name_0": "{{my.Goal Name}}",
+        "token_value_0": "goal",
+        "token_name_1": "{{my.Page}}",
+        "token_value_1": "page_url",
+        **overrides,
+    }
+
+
+def options(response, select_name) -> list[str]:
+    found = re.search(
+        rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', response.content.decode(), re.S
+    )
+    assert found, f"no select {select_name}"
+    return [html.unescape(o) for o in re.findall(r"<option[^>]*>(.*?)</option>", found.group(1))]
+
+
+def selected(response, select_name) -> str:
+    found = re.search(
+        rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', response.content.decode(), re.S
+    )
+    chosen = re.search(r'<option value="([^"]*)"[^>]*selected', found.group(1))
+    return html.unescape(chosen.group(1)) if chosen else ""
+
+
+def test_mia_adds_a_goal_action_and_sees_it_listed(as_mia, acme_dialogue, catalogue_rows):
+    response = as_mia.post(actions_url(acme_dialogue, "new/"), goal_action(), follow=True)
+
+    assert shown_messages(response) == ["Marketo action saved."]
+    assert table_rows(response, "action-table") == [
+        "Visitor reaches a goal: “Email captured” Webinar → Attended Send the deck "
+        "{{my.Goal Name}} = Goal name {{my.Page}} = Page URL Edit Delete"
+    ]
+    action = MarketoAction.objects.get(dialogue=acme_dialogue)
+    assert (action.on, action.goal) == ("goal", "Email captured")
+    assert (action.program_id, action.program_name, action.program_status) == (
+        1001,
+        "Webinar",
+        "Attended",
+    )
+    assert (action.campaign_id, action.campaign_name) == (3001, "Send the deck")
+    assert action.tokens == [
+        {"name": "{{my.Goal Name}}", "value": "goal"},
+        {"name": "{{my.Page}}", "value": "page_url"},
+    ]
+
+
+def test_the_form_offers_the_dialogues_goals_programs_and_active_campaigns(
+    as_mia, acme_dialogue, catalogue_rows
+):
+    # The draft has a new goal; the published version's is still offered.
+    flow = {**EVERY_CARD_FLOW, "cards": [dict(c) for c in EVERY_CARD_FLOW["cards"]]}
+    next(c for c in flow["cards"] if c["type"] == "goal")["name"] = "Demo wanted"
+    Dialogue.objects.filter(pk=acme_dialogue.pk).update(flow=flow)
+
+    response = as_mia.get(actions_url(acme_dialogue, "new/"))
+
+    assert options(response, "on") == [
+        "Visitor engages",
+        "Visitor reaches a goal",
+        "Visitor books a meeting",
+    ]
+    assert options(response, "goal") == ["Any goal", "Demo wanted", "Email captured"]
+    assert options(response, "program") == ["No program", "Demo requests", "Webinar"]
+    assert options(response, "status") == ["Choose a program first"]
+    assert options(response, "campaign") == ["No campaign", "Send the deck"]
+    assert options(response, "token_value_0") == ["—", *writeback.TOKEN_VALUES.values()]
+    assert "Programs and campaigns as read from Marketo on" in text(response)
+    assert "2 programs, 1 active campaign." in text(response)
+
+
+def test_a_changed_program_brings_its_statuses_with_htmx(as_mia, acme_dialogue, catalogue_rows):
+    form = as_mia.get(actions_url(acme_dialogue, "new/")).content.decode()
+    program_select = re.search(r'<select[^>]*name="program"[^>]*>', form).group(0)
+    assert f'hx-get="{actions_url(acme_dialogue, "statuses/")}"' in program_select
+    assert 'hx-target="#status-field"' in program_select
+
+    fragment = as_mia.get(
+        actions_url(acme_dialogue, "statuses/"), {"program": "1002"}, HTTP_HX_REQUEST="true"
+    )
+
+    assert fragment.status_code == 200
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="status-field"' in body
+    assert options(fragment, "status") == ["Choose a status", *DEMO_STATUSES]
+    nothing = as_mia.get(actions_url(acme_dialogue, "statuses/"), {"program": ""})
+    assert options(nothing, "status") == ["Choose a program first"]
+
+
+def test_without_javascript_the_program_button_shows_its_statuses_and_saves_nothing(
+    as_mia, acme_dialogue, catalogue_rows
+):
+    response = as_mia.post(
+        actions_url(acme_dialogue, "new/"),
+        goal_action(program="1002", status="Attended", show_statuses="1"),
+    )
+
+    assert response.status_code == 200
+    assert "Nothing was saved" not in text(response)
+    assert options(response, "status") == ["Choose a status", *DEMO_STATUSES]
+    assert selected(response, "program") == "1002"
+    assert selected(response, "campaign") == "3001"
+    assert input_value(response, "token_name_0") == "{{my.Goal Name}}"
+    assert not MarketoAction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("posted", "problem"),
+    [
+        (
+            {"program": "", "campaign": "", "token_name_0": "", "token_value_0": ""}
+            | {"token_name_1": "", "token_value_1": ""},
+            "Choose a program status to set, a campaign to request, or both.",
+        ),
+        ({"status": ""}, "Choose the status to set in Webinar."),
+        (
+            {"status": "Requested"},
+            "“Requested” is not a status of Webinar: choose one of its statuses.",
+        ),
+        ({"program": "1003"}, "Select a valid choice. 1003 is not one of the available choices."),
+        ({"on": "engaged"}, "A goal is chosen only for “Visitor reaches a goal”"),
+        ({"campaign": "3002"}, "Select a valid choice. 3002 is not one of the available choices."),
+        (
+            {"token_name_0": "Goal Name"},
+            "“Goal Name” is not a program token: write it as {{my.Token Name}}.",
+        ),
+        ({"token_name_0": "{{my.}}"}, "is not a program token"),
+        ({"token_name_1": "{{my.goal name}}"}, "{{my.goal name}} is given twice."),
+        ({"token_value_0": ""}, "Choose what the token carries."),
+        ({"token_name_0": ""}, "Name the token, such as {{my.Goal Name}}."),
+        ({"token_value_1": "password"}, "Select a valid choice."),
+        ({"campaign": ""}, "Tokens go to a campaign: choose one, or clear them."),
+    ],
+)
+def test_a_bad_action_is_refused_and_nothing_is_saved(
+    as_mia, acme_dialogue, catalogue_rows, posted, problem
+):
+    response = as_mia.post(actions_url(acme_dialogue, "new/"), goal_action(**posted))
+
+    assert response.status_code == 400
+    shown = text(response)
+    assert "Nothing was saved: please fix the fields marked below." in shown
+    assert problem in shown
+    assert not MarketoAction.objects.exists()
+
+
+def test_a_program_alone_or_a_campaign_alone_is_enough(as_mia, acme_dialogue, catalogue_rows):
+    program_only = goal_action(
+        on="engaged", goal="", campaign="", token_name_0="", token_value_0=""
+    ) | {"token_name_1": "", "token_value_1": ""}
+    campaign_only = goal_action(on="meeting", goal="", program="", status="Whatever")
+
+    assert as_mia.post(actions_url(acme_dialogue, "new/"), program_only).status_code == 302
+    assert as_mia.post(actions_url(acme_dialogue, "new/"), campaign_only).status_code == 302
+
+    engaged = MarketoAction.objects.get(on="engaged")
+    assert (engaged.program_name, engaged.program_status, engaged.campaign_id) == (
+        "Webinar",
+        "Attended",
+        None,
+    )
+    meeting = MarketoAction.objects.get(on="meeting")
+    assert (meeting.program_id, meeting.program_status, meeting.campaign_name) == (
+        None,
+        "",
+        "Send the deck",
+    )
+
+
+def test_one_action_per_event_is_a_form_error(as_mia, acme_dialogue, catalogue_rows):
+    as_mia.post(actions_url(acme_dialogue, "new/"), goal_action())
+    as_mia.post(actions_url(acme_dialogue, "new/"), goal_action(goal=""))  # any goal: another
+
+    again = as_mia.post(actions_url(acme_dialogue, "new/"), goal_action(status="Registered"))
+    any_again = as_mia.post(actions_url(acme_dialogue, "new/"), goal_action(goal=""))
+
+    assert again.status_code == 400
+    assert (
+        "This dialogue already has an action on reaching the goal “Email captured”: edit that "
+        "one instead." in text(again)
+    )
+    assert "already has an action on reaching any goal" in text(any_again)
+    assert MarketoAction.objects.count() == 2
+    assert MarketoAction.objects.get(goal="Email captured").program_status == "Attended"
+
+
+def test_the_service_refuses_a_second_action_for_an_event(acme_dialogue):
+    services.save_action(dialogue=acme_dialogue, on="engaged", campaign_id=3001)
+
+    with pytest.raises(services.WritebackRefused, match="already has an action on engaging"):
+        services.save_action(dialogue=acme_dialogue, on="engaged", program_id=1, program_status="x")
+    with pytest.raises(services.WritebackRefused, match="a campaign to request"):
+        services.save_action(dialogue=acme_dialogue, on="meeting")
+    assert MarketoAction.objects.count() == 1
+
+
+def test_mia_edits_an_action(as_mia, acme_dialogue, catalogue_rows):
+    as_mia.post(actions_url(acme_dialogue, "new/"), goal_action())
+    action = MarketoAction.objects.get()
+
+    form = as_mia.get(actions_url(acme_dialogue, f"{action.pk}/"))
+    assert selected(form, "program") == "1001"
+    assert selected(form, "status") == "Attended"
+    assert options(form, "status") == ["Choose a status", *WEBINAR_STATUSES]
+    assert input_value(form, "token_name_1") == "{{my.Page}}"
+
+    response = as_mia.post(
+        actions_url(acme_dialogue, f"{action.pk}/"),
+        goal_action(program="1002", status="Demo held", token_name_1="", token_value_1=""),
+    )
+
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert (action.program_name, action.program_status) == ("Demo requests", "Demo held")
+    assert action.tokens == [{"name": "{{my.Goal Name}}", "value": "goal"}]
+    assert MarketoAction.objects.count() == 1
+
+
+def test_a_program_gone_from_marketo_stays_offered_on_its_action(
+    as_mia, acme_dialogue, catalogue_rows
+):
+    as_mia.post(actions_url(acme_dialogue, "new/"), goal_action())
+    action = MarketoAction.objects.get()
+    MarketoProgram.objects.filter(pk=1001).delete()
+
+    form = as_mia.get(actions_url(acme_dialogue, f"{action.pk}/"))
+    saved = as_mia.post(actions_url(acme_dialogue, f"{action.pk}/"), goal_action(goal=""))
+
+    assert "Webinar (not found in Marketo)" in options(form, "program")
+    assert options(form, "status") == ["Choose a status", "Attended"]
+    assert saved.status_code == 302
+    action.refresh_from_db()
+    assert (action.goal, action.program_id, action.program_status) == ("", 1001, "Attended")
+
+
+def test_mia_deletes_an_action(as_mia, acme_dialogue, catalogue_rows):
+    action = services.save_action(dialogue=acme_dialogue, on="engaged", campaign_id=3001)
+
+    response = as_mia.post(actions_url(acme_dialogue, f"{action.pk}/delete/"), follow=True)
+
+    assert shown_messages(response) == ["Marketo action deleted."]
+    assert not MarketoAction.objects.exists()
+    assert "No actions: this dialogue's events reach Marketo as activities only." in text(response)
+
+
+def test_another_dialogues_action_is_a_404_here(client, acme, acme_dialogue, maya, mia, omar):
+    other = make_published_dialogue(acme, name="Other", user=maya)
+    theirs = MarketoAction.objects.create(dialogue=other, on="engaged", campaign_id=3001)
+    client.force_login(mia)
+
+    assert client.get(actions_url(acme_dialogue, f"{theirs.pk}/")).status_code == 404
+    assert client.post(actions_url(acme_dialogue, f"{theirs.pk}/delete/")).status_code == 404
+    client.force_login(omar)
+    assert client.post(actions_url(other, f"{theirs.pk}/delete/")).status_code == 404
+    assert client.post(actions_url(other, "new/"), goal_action(on="meeting")).status_code == 404
+    assert client.post(actions_url(other, "refresh/")).status_code == 404
+
+    assert list(MarketoAction.objects.all()) == [theirs]
+
+
+# --- reading Marketo's lists again ---------------------------------------------------------
+
+
+def test_refresh_reads_programs_and_campaigns_from_marketo(
+    as_mia, acme_dialogue, marketo, marketo_settings
+):
+    marketo.add_channel("Tradeshow", ["Registered", {"name": "Visited Booth", "success": True}])
+    show = marketo.add_program("Spring show", channel="Tradeshow")
+    marketo.add_campaign("Booth follow-up", program_id=show)
+    marketo.add_campaign("Paused nurture", active=False)
+    marketo.add_campaign("Batch mailing", triggerable=False)
+
+    response = as_mia.post(actions_url(acme_dialogue, "refresh/"), follow=True)
+
+    assert shown_messages(response) == ["Read from Marketo: 1 program and 2 requestable campaigns."]
+    assert "1 program, 1 active campaign." in text(response)
+    program = MarketoProgram.objects.get()
+    assert (program.id, program.name) == (show, "Spring show")
+    assert program.statuses == ["Not in Program", "Registered", "Visited Booth"]
+    form = as_mia.get(actions_url(acme_dialogue, "new/"))
+    assert options(form, "campaign") == ["No campaign", "Booth follow-up"]
+    statuses = as_mia.get(actions_url(acme_dialogue, "statuses/"), {"program": str(show)})
+    assert options(statuses, "status") == ["Choose a status", *program.statuses]
+
+
+def test_a_refresh_marketo_refuses_says_why_and_keeps_the_lists(
+    as_mia, acme_dialogue, catalogue_rows, marketo, marketo_settings
+):
+    marketo.deny_permission("/rest/asset/v1/programs.json")
+
+    response = as_mia.post(actions_url(acme_dialogue, "refresh/"), follow=True)
+
+    [message] = shown_messages(response)
+    assert message.startswith("The lists could not be read from Marketo: ")
+    assert "The API user's role lacks a permission" in message
+    assert MarketoProgram.objects.count() == 2
+
+
+def test_without_marketo_the_refresh_says_what_to_set(as_mia, acme_dialogue, settings):
+    settings.MARKETO_BASE_URL = ""
+
+    page = as_mia.get(actions_url(acme_dialogue))
+    response = as_mia.post(actions_url(acme_dialogue, "refresh/"), follow=True)
+
+    assert "Programs and campaigns have not been read from Marketo yet." in text(page)
+    assert re.search(r"<button[^>]*disabled[^>]*>Refresh lists from Marketo", page.content.decode())
+    [message] = shown_messages(response)
+    assert "Set MARKETO_BASE_URL, MARKETO_CLIENT_ID and MARKETO_CLIENT_SECRET" in message
