@@ -128,9 +128,9 @@ LATE_TOKENS = frozenset({"agent_name", "agent_email"})
 
 def enabled() -> bool:
     """Write-back is on once Marketo is configured (the same settings as the sync)."""
-    return bool(
-        settings.MARKETO_BASE_URL and settings.MARKETO_CLIENT_ID and settings.MARKETO_CLIENT_SECRET
-    )
+    from marketo_sync.services import marketo_configured
+
+    return marketo_configured()
 
 
 def lead_key_for(visitor) -> str:
