@@ -205,7 +205,7 @@ def discard_record(request, site_id, record_id):
         except OutboxRecord.DoesNotExist:
             raise Http404("No such record.") from None
         except services.WritebackRefused as refused:
-            messages.error(request, f"Record #{record.pk} was not discarded: {refused}")
+            messages.error(request, f"Record #{record.pk} was not discarded. {refused}")
         else:
             messages.success(request, f"Record #{record.pk} is discarded: it will not be sent.")
         return redirect(_back_to_outbox(request, site, request.POST.get("next", "")))

@@ -641,7 +641,7 @@ def test_only_parked_records_are_discarded(as_maya, acme):
     )
     assert "<button" not in confirm.content.decode().split('class="card"')[1]
     assert shown_messages(response) == [
-        f"Record #{waiting.pk} was not discarded: Only parked records can be discarded."
+        f"Record #{waiting.pk} was not discarded. Only parked records can be discarded."
     ]
     assert OutboxRecord.objects.filter(pk=waiting.pk).exists()
 
