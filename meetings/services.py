@@ -84,10 +84,15 @@ def booking_card(conversation: Conversation, *, card_id: str, step: int) -> Book
 
 
 def conversation_facts(conversation: Conversation) -> VisitorFacts:
-    """What routing knows of the conversation's visitor: their synced lead and company,
-    overlaid with what they told the chat so far."""
+    """What routing knows of the conversation's visitor: their synced lead (by the email they
+    gave, else the lead their cookie resolved to) and company, overlaid with what they told
+    the chat so far."""
     state = engine.State.from_dict(conversation.state)
-    return conversations.visitor_facts({**conversation.visitor.attributes, **state.captured})
+    visitor = conversation.visitor
+    # A visitor known by their Munchkin cookie books as that lead (its email included).
+    return conversations.visitor_facts(
+        {**visitor.attributes, **state.captured}, lead_id=visitor.marketo_lead_id
+    )
 
 
 def offered_days(

@@ -414,3 +414,34 @@ def test_a_visitor_who_gives_an_email_has_their_cookie_associated_with_their_lea
     [cookie] = OutboxRecord.objects.filter(kind=Kind.COOKIE)
     assert (cookie.status, cookie.lead_key) == (Status.PENDING, "bob@bigco.com")
     assert cookie.payload == {"cookie": BOB_COOKIE}
+
+
+def test_a_cookie_resolved_visitor_books_as_their_lead_without_typing_an_email(
+    acme_widget, acme, ana, alex
+):
+    """The email card skips a known email; booking then uses the synced lead's."""
+    import copy
+
+    from routing.models import QueueMember
+    from tests.conftest import EVERY_CARD_FLOW
+    from tests.test_routing import book, hours_from_now
+
+    flow = copy.deepcopy(EVERY_CARD_FLOW)
+    next(c for c in flow["cards"] if c["id"] == "email")["skip_if_known"] = True
+    dialogue = make_published_dialogue(acme, name="Known leads book", flow=flow)
+    QueueMember.objects.get_or_create(site=acme, user=alex, defaults={"position": 1})
+    visitor_id = session(acme_widget, ANA_COOKIE)["visitor_id"]
+    started = start(acme_widget, dialogue, visitor_id, ANA_COOKIE)
+
+    # Name and email are known from Marketo: the visitor is asked only for a phone.
+    at_phone = say(acme_widget, started, "yes")
+    assert at_phone["prompt"]["card_id"] == "phone"
+    at_booking = say(acme_widget, at_phone, "+1 415 555 2671")
+    prompt = at_booking["prompt"]
+    assert prompt["kind"] == "booking"
+
+    chat = (started["conversation_id"], started["token"], prompt["card_id"], prompt["step"])
+    booked = book(acme, chat, hours_from_now(26))
+
+    assert booked.meeting.lead_email == "ana@bigco.com"
+    assert booked.meeting.lead_first_name == "Ana"
