@@ -174,6 +174,14 @@ def visitor_resolved(visitor) -> None:
         _release(visitor)
 
 
+def cookie_changed(visitor, *, now: datetime) -> None:
+    """A visitor who is a lead already brings a new Munchkin cookie (cleared cookies, another
+    browser): associate it with their lead too. The caller holds the visitor's row lock."""
+    if enabled() and visitor.email and visitor.marketo_cookie:
+        cookie = {"cookie": visitor.marketo_cookie}
+        _save([_record(visitor, visitor.site_id, kind=Kind.COOKIE, payload=cookie, now=now)])
+
+
 def _told(visitor, site_id, told, *, email_before, now) -> list[OutboxRecord]:
     if not visitor.email:
         # Marketo finds and creates leads by email; until then what they told stays with them.

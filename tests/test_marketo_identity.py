@@ -416,6 +416,24 @@ def test_a_visitor_who_gives_an_email_has_their_cookie_associated_with_their_lea
     assert cookie.payload == {"cookie": BOB_COOKIE}
 
 
+def test_a_new_cookie_of_a_visitor_who_is_a_lead_is_associated_too(
+    writeback_on, acme_widget, acme, acme_dialogue, ana
+):
+    visitor_id = session(acme_widget, BOB_COOKIE)["visitor_id"]
+    conversation = start(acme_widget, acme_dialogue, visitor_id, BOB_COOKIE)
+    say(acme_widget, conversation, "yes", "Bob", "bob@bigco.com")
+    other = BOB_COOKIE.replace("-777", "-778")
+
+    start(acme_widget, acme_dialogue, visitor_id, other)
+    start(acme_widget, acme_dialogue, visitor_id, other)  # the same cookie again: nothing new
+
+    cookies = OutboxRecord.objects.filter(kind=Kind.COOKIE).order_by("id")
+    assert [(c.payload["cookie"], c.lead_key) for c in cookies] == [
+        (BOB_COOKIE, "bob@bigco.com"),
+        (other, "bob@bigco.com"),
+    ]
+
+
 def test_a_cookie_resolved_visitor_books_as_their_lead_without_typing_an_email(
     acme_widget, acme, ana, alex
 ):

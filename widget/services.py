@@ -464,6 +464,8 @@ def _note_cookie(visitor: Visitor, cookie: str, *, resolve: bool) -> None:
         visitor.save(update_fields=fields)
     if found is not None:
         writeback.visitor_resolved(visitor)
+    elif "marketo_cookie" in fields and visitor.email:
+        writeback.cookie_changed(visitor, now=timezone.now())
 
 
 @transaction.atomic
