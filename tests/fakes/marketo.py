@@ -545,6 +545,19 @@ class MarketoStore:
         self._lead_ids = itertools.count(first_lead_id)
         self._company_ids = itertools.count(first_company_id)
         self._company_by_external_id: dict[str, int] = {}
+        # Lower-cased email -> ids of the leads with it (Sync Leads looks leads up by email).
+        self._by_email: dict[str, set[int]] = {}
+
+    def lead_ids_for_email(self, email: str) -> list[int]:
+        """The ids of the leads with this email (any case), in id order."""
+        with self.lock:
+            return sorted(self._by_email.get(str(email).lower(), ()))
+
+    def _index_email(self, lead_id: int, old: Any, new: Any) -> None:
+        if old:
+            self._by_email.get(str(old).lower(), set()).discard(lead_id)
+        if new:
+            self._by_email.setdefault(str(new).lower(), set()).add(lead_id)
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -557,6 +570,7 @@ class MarketoStore:
             lead = {"id": lead_id, "createdAt": at, "updatedAt": at}
             lead.update({k: v for k, v in fields.items() if k not in ("id", "createdAt")})
             self.leads[lead_id] = lead
+            self._index_email(lead_id, None, lead.get("email"))
             self._append(
                 lead_id=lead_id,
                 activity_type_id=NEW_LEAD,
@@ -577,6 +591,8 @@ class MarketoStore:
                 if old == new:
                     continue
                 lead[name] = new
+                if name == "email":
+                    self._index_email(lead_id, old, new)
                 spec = self.lead_fields[name]
                 self._append(
                     lead_id=lead_id,
@@ -606,6 +622,7 @@ class MarketoStore:
         at = _whole_seconds(at)
         with self.lock:
             lead = self.leads.pop(lead_id)
+            self._index_email(lead_id, lead.get("email"), None)
             self.activities[:] = [a for a in self.activities if a["leadId"] != lead_id]
             name = " ".join(str(lead[k]) for k in ("firstName", "lastName") if lead.get(k))
             self._append(
@@ -2719,11 +2736,7 @@ class FakeMarketo:
         elif email in (None, ""):
             return _skipped(1003, "Value for lookup field 'email' not found")
         else:
-            matches = [
-                lead_id
-                for lead_id, lead in sorted(self.store.leads.items())
-                if str(lead.get("email") or "").lower() == str(email).lower()
-            ]
+            matches = self.store.lead_ids_for_email(email)
 
         if action == "createOnly" and matches:
             return _skipped(1005, "Lead already exists")
