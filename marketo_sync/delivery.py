@@ -26,7 +26,6 @@ Failures:
   delivery that dies mid-call leaves its claims, which the next one treats the same way.
 """
 
-import json
 import logging
 import random
 import time
@@ -40,7 +39,7 @@ from itertools import takewhile
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -70,8 +69,9 @@ PER_CALL = {
     Kind.CAMPAIGN: 100,
     Kind.COOKIE: 1,
 }
-# Due records read per scheduling round.
-WINDOW = 3000
+# Due records read per scheduling round (as tuples): enough to fill a call from leads that are
+# not in flight while others are, few enough to read quickly.
+WINDOW = 5000
 # A claim outlives any call (timeouts and retries included); a delivery that dies leaves its
 # claims, which the next delivery takes over at once (it holds the lock).
 LEASE = timedelta(minutes=30)
@@ -90,14 +90,6 @@ LEAD_PARKED_MESSAGE = (
 )
 # Marketo's Request Campaign activity, written for each lead a campaign is requested for.
 REQUEST_CAMPAIGN_TYPE = 47
-DELIVERED_FIELDS = [
-    "status",
-    "delivered_at",
-    "claimed_until",
-    "marketo_id",
-    "error_code",
-    "error_message",
-]
 # pg_advisory_lock key: "DynChat Marketo outbox".
 LOCK_KEY = 0x44594E4F
 
@@ -234,78 +226,46 @@ class _Run:
 
     def _next_batch(self) -> Batch | None:
         """Claim the next batch: the call group of the oldest sendable record, filled with the
-        runs of every lead that can go in it. None when nothing is due."""
+        runs of every lead that can go in it. None when nothing is due.
+
+        Reads the window as plain tuples (id, lead, rank, call group) and only the chosen
+        records whole: this runs before every call, and must cost far less than one."""
         while True:
             now = timezone.now()
-            due = (
+            window = list(
                 OutboxRecord.objects.filter(
                     status=Status.PENDING, claimed_until__isnull=True, next_attempt_at__lte=now
                 )
                 .exclude(error_code=UNCONFIRMED)
                 .order_by("rank", "id")
+                .values_list("id", "lead_key", "rank", "call_group")[:WINDOW]
             )
-            if self.busy:
-                due = due.exclude(lead_key__in=self.busy)
-            window = list(due[:WINDOW])
             if not window:
                 return None
-            runs = self._runs(window)
+            runs = _runs(window, busy=self.busy, blockers=_blockers(now))
             if not runs:
                 return None
-            ordered = sorted(runs.values(), key=lambda r: (r[0].rank, r[0].id))
-            group, kind = _group(ordered[0][0]), ordered[0][0].kind
-            chosen: list[list[OutboxRecord]] = []
+            ordered = sorted(runs.values(), key=lambda r: (r[0][2], r[0][0]))
+            group = ordered[0][0][3]
+            kind = group.partition(":")[0]
+            chosen: list[list[int]] = []
             size = 0
             for run in ordered:
-                run = list(takewhile(lambda r, g=group: _group(r) == g, run))
-                if not run:
+                ids = [row[0] for row in takewhile(lambda r, g=group: r[3] == g, run)]
+                if not ids:
                     continue
                 if kind in (Kind.PROGRAM_STATUS, Kind.CAMPAIGN, Kind.COOKIE):
-                    run = run[:1]  # one per lead in these calls
-                if size + len(run) > PER_CALL[kind]:
+                    ids = ids[:1]  # one per lead in these calls
+                if size + len(ids) > PER_CALL[kind]:
                     if chosen:
                         break
-                    run = run[: PER_CALL[kind]]
-                chosen.append(run)
-                size += len(run)
-            batch = self._build(kind, chosen)
+                    ids = ids[: PER_CALL[kind]]
+                chosen.append(ids)
+                size += len(ids)
+            loaded = OutboxRecord.objects.in_bulk([pk for ids in chosen for pk in ids])
+            batch = self._build(kind, [[loaded[pk] for pk in ids] for ids in chosen])
             if batch is not None:
                 return batch
-
-    def _runs(self, window: list[OutboxRecord]) -> dict[str, list[OutboxRecord]]:
-        """For each lead in `window` whose earliest pending record is in it: its next records
-        in their order, as far as they are all in the window (due, unclaimed, confirmed)."""
-        in_window = {r.id: r for r in window}
-        keys = list(dict.fromkeys(r.lead_key for r in window))
-        order: dict[str, list[int]] = defaultdict(list)
-        with connection.cursor() as cursor:
-            table = connection.ops.quote_name(OutboxRecord._meta.db_table)
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"SELECT lead_key, id FROM {table}"  # noqa: S608 - our table
-                    " WHERE status = 'pending' AND lead_key = ANY(%s) ORDER BY lead_key, rank, id",
-                    [keys],
-                )
-            else:
-                marks = ", ".join(["%s"] * len(keys))
-                cursor.execute(
-                    f"SELECT lead_key, id FROM {table}"  # noqa: S608 - our table
-                    f" WHERE status = 'pending' AND lead_key IN ({marks})"
-                    " ORDER BY lead_key, rank, id",
-                    keys,
-                )
-            for key, pk in cursor.fetchall():
-                order[key].append(pk)
-        runs = {}
-        for key in keys:
-            run = []
-            for pk in order[key]:
-                if pk not in in_window:
-                    break
-                run.append(in_window[pk])
-            if run:
-                runs[key] = run
-        return runs
 
     def _build(self, kind: str, runs: list[list[OutboxRecord]]) -> Batch | None:
         """Claim the records of `runs` and write the call. Records that cannot be sent (their
@@ -483,19 +443,48 @@ class _Run:
                 self._problem(exc, resume_at=getattr(exc, "resets_at", None))
                 self.report.stopped = exc.code
             return
-        now = timezone.now()
         found = [r for r in records if r.id in confirmed]
-        for record in found:
-            record.status = Status.DELIVERED
-            record.delivered_at = now
-            record.marketo_id = confirmed[record.id]
-            record.error_code = record.error_message = ""
-        OutboxRecord.objects.bulk_update(found, DELIVERED_FIELDS)
+        mark_delivered([(r.id, confirmed[r.id], "") for r in found])
         OutboxRecord.objects.filter(id__in=[r.id for r in records if r.id not in confirmed]).update(
             error_code="", error_message=""
         )
         self.report.confirmed += len(found)
         self.report.delivered += len(found)
+
+
+def _blockers(now: datetime) -> dict[str, tuple[int, int]]:
+    """Per lead, the earliest (rank, id) of its records that were tried before and cannot go
+    now: waiting out a backoff, or unconfirmed. None of the lead's later records may go before
+    it. (In-flight records need no check: their leads are busy.) Few rows, from a small
+    partial index: most pending records have never been tried."""
+    blockers: dict[str, tuple[int, int]] = {}
+    rows = (
+        OutboxRecord.objects.filter(
+            status=Status.PENDING, attempts__gt=0, claimed_until__isnull=True
+        )
+        .filter(Q(next_attempt_at__gt=now) | Q(error_code=UNCONFIRMED))
+        .values_list("lead_key", "rank", "id")
+    )
+    for key, rank, pk in rows:
+        if key not in blockers or (rank, pk) < blockers[key]:
+            blockers[key] = (rank, pk)
+    return blockers
+
+
+def _runs(window, *, busy: set[str], blockers: dict) -> dict[str, list[tuple]]:
+    """For each lead of `window` (rows in (rank, id) order) that is not busy: its records in
+    their order, up to the first one that cannot go. The window holds every due record of a
+    lead before its last one in it, so a lead's rows in it are the start of its queue."""
+    runs: dict[str, list[tuple]] = {}
+    for row in window:
+        key = row[1]
+        if key in busy:
+            continue
+        blocker = blockers.get(key)
+        if blocker is not None and blocker < (row[2], row[0]):
+            continue
+        runs.setdefault(key, []).append(row)
+    return runs
 
 
 def backoff_seconds(attempts: int, *, rng=random) -> float:
@@ -506,19 +495,6 @@ def backoff_seconds(attempts: int, *, rng=random) -> float:
 
 
 # --- what each kind of record becomes ------------------------------------------------------------
-
-
-def _group(record: OutboxRecord) -> tuple:
-    """Records with the same group go in the same call."""
-    payload = record.payload
-    if record.kind == Kind.PROGRAM_STATUS:
-        return (record.kind, payload["program_id"], payload["status"])
-    if record.kind == Kind.CAMPAIGN:
-        tokens = payload["tokens"]
-        # Tokens filled in at sending (the meeting's agent) differ from meeting to meeting.
-        late = payload.get("meeting_id") if any("bind" in t for t in tokens) else None
-        return (record.kind, payload["campaign_id"], json.dumps(tokens, sort_keys=True), late)
-    return (record.kind,)
 
 
 def _write_call(run: _Run, batch: Batch, runs: list[list[OutboxRecord]], ids: dict) -> None:
@@ -621,10 +597,34 @@ def _meetings(records) -> dict[str, tuple[str, str]]:
     return {str(pk): (name, email) for pk, name, email in rows}
 
 
+def mark_delivered(rows: list[tuple[int, str, str]]) -> None:
+    """Mark records delivered: (id, what Marketo answered for it, Marketo's note), in one
+    statement on PostgreSQL."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(OutboxRecord._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, marketo_ids, notes = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS o SET status = %s, delivered_at = %s, claimed_until = NULL,"  # noqa: S608
+                " marketo_id = v.marketo_id, error_code = '', error_message = v.note"
+                " FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS marketo_id,"
+                " unnest(%s::text[]) AS note) AS v WHERE o.id = v.id",
+                [Status.DELIVERED, now, ids, marketo_ids, notes],
+            )
+            return
+        cursor.executemany(
+            f"UPDATE {table} SET status = %s, delivered_at = %s, claimed_until = NULL,"  # noqa: S608
+            " marketo_id = %s, error_code = '', error_message = %s WHERE id = %s",
+            [(Status.DELIVERED, now, marketo_id, note, pk) for pk, marketo_id, note in rows],
+        )
+
+
 def _apply_answer(run: _Run, batch: Batch, answer: dict) -> None:
     """Mark what Marketo took delivered and park what it refused, record by record."""
-    now = timezone.now()
-    delivered: list[OutboxRecord] = []
+    delivered: list[tuple[int, str, str]] = []  # id, Marketo id, Marketo's note
     refused: dict[tuple[str, str], list[OutboxRecord]] = defaultdict(list)
     results = answer.get("result") or []
     learnt: dict[str, int] = {}
@@ -642,14 +642,8 @@ def _apply_answer(run: _Run, batch: Batch, answer: dict) -> None:
         if status == "skipped" and problems and str(problems[0].get("code")) == "1037":
             status = "done"  # already in (or past) that program status
         if status in ("created", "updated", "added", "done"):
-            for record in records:
-                record.status = Status.DELIVERED
-                record.delivered_at = now
-                record.claimed_until = None
-                record.marketo_id = marketo_id[:64]
-                record.error_code = ""
-                record.error_message = str(problems[0].get("message", "")) if problems else ""
-                delivered.append(record)
+            note = str(problems[0].get("message", "")) if problems else ""
+            delivered.extend((record.id, marketo_id[:64], note) for record in records)
             if batch.kind == Kind.LEAD and result.get("id"):
                 learnt[records[0].lead_key] = int(result["id"])
         else:
@@ -658,19 +652,13 @@ def _apply_answer(run: _Run, batch: Batch, answer: dict) -> None:
             message = str(problem.get("message") or f"Marketo answered {result or 'nothing'}")
             refused[(code, message)].extend(records)
     with transaction.atomic():
-        for key, lead_id in learnt.items():
-            KnownLead.objects.update_or_create(lead_key=key, defaults={"lead_id": lead_id})
-        OutboxRecord.objects.bulk_update(
-            delivered,
-            [
-                "status",
-                "delivered_at",
-                "marketo_id",
-                "error_code",
-                "error_message",
-                "claimed_until",
-            ],
+        KnownLead.objects.bulk_create(
+            [KnownLead(lead_key=key, lead_id=lead_id) for key, lead_id in learnt.items()],
+            update_conflicts=True,
+            unique_fields=["lead_key"],
+            update_fields=["lead_id", "updated_at"],
         )
+        mark_delivered(delivered)
         for (code, message), records in refused.items():
             run._park(records, code, message)
     run.report.delivered += len(delivered)

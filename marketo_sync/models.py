@@ -423,6 +423,8 @@ class OutboxRecord(models.Model):
     lead_key = models.CharField(max_length=255, blank=True, default="")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     rank = models.PositiveSmallIntegerField(default=1)
+    # Records with the same group go in the same call (writeback.call_group).
+    call_group = models.CharField(max_length=64, default="")
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -452,6 +454,12 @@ class OutboxRecord(models.Model):
             ),
             models.Index(
                 fields=["visitor"], name="outbox_waiting", condition=models.Q(status="waiting")
+            ),
+            # Records tried before and still pending: what may hold a lead's later records back.
+            models.Index(
+                fields=["lead_key"],
+                name="outbox_retried",
+                condition=models.Q(status="pending", attempts__gt=0),
             ),
             models.Index(fields=["site", "status", "id"], name="outbox_site_status"),
             models.Index(

@@ -14,6 +14,8 @@ happened, and never lost once it has. delivery.py sends the records.
 Nothing is written while Marketo is not configured.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -343,11 +345,28 @@ def _record(visitor, site_id, *, kind, payload, now, key=None, conversation=None
         lead_key=key,
         kind=kind,
         rank=OutboxRecord.RANKS.get(kind, 1),
+        call_group=call_group(kind, payload),
         payload=payload,
         status=Status.PENDING if key else Status.WAITING,
         next_attempt_at=now,
         created_at=now,
     )
+
+
+def call_group(kind: str, payload: dict) -> str:
+    """Records with the same group can go in the same Marketo call: "<kind>", or for program
+    statuses and campaign requests "<kind>:<digest of what the call says>" (one program and
+    status; one campaign and its tokens, with the meeting when a token is filled in at sending,
+    as it differs from meeting to meeting)."""
+    if kind == Kind.PROGRAM_STATUS:
+        said = [payload["program_id"], payload["status"]]
+    elif kind == Kind.CAMPAIGN:
+        late = any("bind" in t for t in payload["tokens"])
+        said = [payload["campaign_id"], payload["tokens"], payload["meeting_id"] if late else ""]
+    else:
+        return kind
+    digest = hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:40]
+    return f"{kind}:{digest}"
 
 
 def _save(records: list[OutboxRecord]) -> None:

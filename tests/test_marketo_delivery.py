@@ -182,6 +182,7 @@ def test_activities_go_300_a_call(deliver, marketo, acme, acme_dialogue):
             site=acme,
             lead_key="ann@bigco.com",
             kind=Kind.ACTIVITY,
+            call_group=engaged.call_group,
             payload=engaged.payload,
             next_attempt_at=now,
             created_at=now,
