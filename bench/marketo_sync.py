@@ -107,19 +107,11 @@ def configure(base_url: str) -> None:
 
 
 def prepare_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
 
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        dbname="postgres", user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
-    ) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not exists.fetchone():
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    call_command("migrate", verbosity=0)
+    from bench.database import create_and_migrate
+
+    create_and_migrate()
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE marketo_sync_lead, marketo_sync_company, marketo_sync_activity, "

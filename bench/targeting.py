@@ -83,18 +83,9 @@ def main() -> int:
 
 
 def prepare_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
+    from bench.database import create_and_migrate
 
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        dbname="postgres", user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
-    ) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not exists.fetchone():
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    call_command("migrate", verbosity=0)
+    create_and_migrate()
 
 
 def lead_count() -> int:
