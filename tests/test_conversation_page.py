@@ -171,7 +171,12 @@ def test_a_booked_meeting_links_to_its_page(client, mia, acme, acme_widget, acme
     assert "The meeting's page" in events
     meeting_page = reverse("meetings:detail", args=[acme.pk, meeting.pk])
     assert f'href="{meeting_page}"' in response.content.decode()
-    assert client.get(meeting_page).status_code == 200
+    meeting_response = client.get(meeting_page)
+    assert meeting_response.status_code == 200
+    # The meeting's page shows the same transcript, from the same fragment.
+    said = section(response, "Transcript")
+    assert "Visitor Ann" in said
+    assert " ".join(text(meeting_response).split()).count("Visitor Ann") == 1
 
 
 def test_a_meeting_no_longer_kept_is_named_without_a_link(
