@@ -230,7 +230,7 @@ class _Run:
 
         Reads the window as plain tuples (id, lead, rank, call group) and only the chosen
         records whole: this runs before every call, and must cost far less than one."""
-        while True:
+        while not self.report.stopped:
             now = timezone.now()
             window = list(
                 OutboxRecord.objects.filter(
@@ -266,6 +266,7 @@ class _Run:
             batch = self._build(kind, [[loaded[pk] for pk in ids] for ids in chosen])
             if batch is not None:
                 return batch
+        return None
 
     def _build(self, kind: str, runs: list[list[OutboxRecord]]) -> Batch | None:
         """Claim the records of `runs` and write the call. Records that cannot be sent (their
@@ -439,6 +440,8 @@ class _Run:
         try:
             confirmed = confirm(self.client, records, self._lead_ids({r.lead_key for r in records}))
         except MarketoError as exc:
+            # Tried again by the next delivery; they stay unconfirmed (and unsent) meanwhile.
+            self.check_unconfirmed = False
             if isinstance(exc, QuotaError) or exc.code in STOP_CODES:
                 self._problem(exc, resume_at=getattr(exc, "resets_at", None))
                 self.report.stopped = exc.code

@@ -499,3 +499,18 @@ def test_delivered_records_are_purged_after_the_keep_period(deliver, acme, acme_
 
     assert delivery.purge_delivered(now=later) == 3
     assert records() == []
+
+
+def test_no_permission_to_create_activity_types_stops_without_parking(
+    deliver, marketo, acme, acme_dialogue
+):
+    marketo.deny_permission("/activities/external/type")
+    Chat(acme, acme_dialogue).say("yes", "Ann", "ann@bigco.com")
+
+    report = deliver()
+
+    assert report.stopped == "603"
+    assert lead_named(marketo, "ann@bigco.com")  # the lead went first
+    activities = records(kind=Kind.ACTIVITY)
+    assert {r.status for r in activities} == {Status.PENDING}
+    assert len(marketo.calls_to("/activities/external/types.json")) == 1  # asked once, stopped
