@@ -54,9 +54,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary or 'nothing was due'}."))
 
     def show_status(self, *, as_json: bool):
-        counts = dict(
-            OutboxRecord.objects.values_list("status").annotate(n=Count("id")).order_by()
-        )
+        counts = dict(OutboxRecord.objects.values_list("status").annotate(n=Count("id")).order_by())
         oldest = OutboxRecord.objects.filter(status=OutboxRecord.Status.PENDING).aggregate(
             at=Min("created_at")
         )["at"]
