@@ -190,7 +190,10 @@ def _told(visitor, site_id, told, *, email_before, now) -> list[OutboxRecord]:
         return []
     records = []
     became_lead = visitor.email.lower() != (email_before or "").lower()
-    fields = visitor.attributes if became_lead else told
+    told_now = visitor.attributes if became_lead else told
+    fields = {k: v for k, v in told_now.items() if k != "email"}
+    if not fields and not became_lead:
+        return []  # the email they had already, nothing new
     records.append(
         _record(
             visitor,
@@ -198,7 +201,7 @@ def _told(visitor, site_id, told, *, email_before, now) -> list[OutboxRecord]:
             kind=Kind.LEAD,
             payload={
                 "email": visitor.email,
-                "attributes": {k: v for k, v in fields.items() if k != "email"},
+                "attributes": fields,
             },
             now=now,
         )
