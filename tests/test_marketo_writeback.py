@@ -244,3 +244,12 @@ def test_two_sites_keep_their_own_records(writeback_on, acme, acme_dialogue, glo
     by_site = {r.site_id for r in outbox() if r.lead_key == "gil@bigco.com"}
     assert by_site == {globex.pk}
     assert {r.site_id for r in outbox() if r.lead_key == "ann@bigco.com"} == {acme.pk}
+
+
+def test_telling_the_same_email_again_sends_nothing_new(writeback_on, acme, acme_dialogue):
+    chat = Chat(acme, acme_dialogue)
+    visitor = chat.conversation.visitor
+    conversations.identify_visitor(visitor=visitor, attributes={"email": "bo@bigco.com"})
+    conversations.identify_visitor(visitor=visitor, attributes={"email": "bo@bigco.com"})
+
+    assert summary() == [(Kind.LEAD, Status.PENDING, "bo@bigco.com")]
