@@ -20,11 +20,14 @@ from django.utils import timezone
 from calendars.models import Availability, CalendarConnection, OAuthAttempt
 from dialogues import services
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
+from marketo_sync.models import LeadFieldMapping, MarketoAction, OutboxRecord
 from meetings.models import InvitationTemplate, Meeting
 from routing import services as routing_services
 from routing.models import AccountOwner, QueueMember, RoutingRule, RoutingSettings
 from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_agent, make_published_dialogue
 from tests.meeting_factories import make_meeting
+from widget import keys
+from widget import services as conversations
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 Role = Membership.Role
@@ -56,6 +59,10 @@ ADMIN_PAGES = {
             "rule_delete",
         )
     ),
+    *(
+        f"writeback:{name}"
+        for name in ("field_mapping", "delivery", "outbox", "retry_all", "retry", "discard")
+    ),
 }
 # Sales agents open these too, but see only their own meetings in them (so a stranger agent of
 # Acme gets a page without Acme's meeting, not a 404); the rows are tested in
@@ -69,7 +76,7 @@ NOT_SITE_PAGES = {
     "dialogues:home",  # lists the user's own sites; tested in test_marketer_home.py
 }
 # The apps whose URLs with a site id are marketer pages of that site.
-SITE_APPS = {"dialogues", "meetings", "routing"}
+SITE_APPS = {"dialogues", "meetings", "routing", "writeback"}
 
 
 def app_patterns(apps: set[str]) -> list[tuple[str, str]]:
@@ -111,6 +118,7 @@ def test_the_walk_finds_the_marketer_pages():
     assert {f"dialogues:{name}" for name in dialogue_pages} <= names
     meeting_pages = {"invitation", "list", "export", "detail", "outcome", "cancel"}
     assert {f"meetings:{name}" for name in meeting_pages} <= names
+    assert {"dialogues:conversation", "writeback:outbox", "writeback:actions"} <= names
     routing_pages = {"queue", "accounts", "rules", "rule_edit", "account_delete", "queue_pause"}
     assert {f"routing:{name}" for name in routing_pages} <= names
 
@@ -148,7 +156,33 @@ def world(maya, acme, globex):
     account = routing_services.save_account_owner(
         site=acme, company_name="Initech", domain="initech.com", owner=meeting.agent
     )
+    # A conversation, a parked Marketo record and a dialogue action of Acme's.
+    step, _ = conversations.start_conversation(
+        site=acme,
+        visitor_key=keys.new_visitor_key(acme.pk),
+        dialogue_id=dialogue.pk,
+        page_url="https://acme.test/secret",
+    )
+    now = timezone.now()
+    record = OutboxRecord.objects.create(
+        site=acme,
+        lead_key="lead@acme-secret.test",
+        kind=OutboxRecord.Kind.LEAD,
+        call_group="lead",
+        payload={"email": "lead@acme-secret.test", "attributes": {}},
+        status=OutboxRecord.Status.PARKED,
+        error_code="1006",
+        error_message="Field 'x' not found",
+        next_attempt_at=now,
+        created_at=now,
+    )
+    action = MarketoAction.objects.create(
+        dialogue=dialogue, on="engaged", campaign_id=1, campaign_name="Acme secret campaign"
+    )
     return {
+        "conversation": step.conversation,
+        "record": record,
+        "action": action,
         "queue_member": QueueMember.objects.get(site=acme, user=meeting.agent),
         "account": account,
         "rule": rule,
@@ -173,6 +207,9 @@ def fill(route, world, site):
         "<int:member_id>": world["queue_member"].pk,
         "<int:account_id>": world["account"].pk,
         "<int:rule_id>": world["rule"].pk,
+        "<uuid:conversation_id>": world["conversation"].pk,
+        "<int:record_id>": world["record"].pk,
+        "<int:action_id>": world["action"].pk,
     }
     path = route
     for placeholder, value in values.items():
@@ -194,6 +231,9 @@ def acme_state():
         list(RoutingRule.objects.order_by("pk").values()),
         list(RoutingRule.agents.through.objects.order_by("pk").values()),
         list(RoutingSettings.objects.order_by("pk").values()),
+        list(OutboxRecord.objects.order_by("pk").values()),
+        list(MarketoAction.objects.order_by("pk").values()),
+        list(LeadFieldMapping.objects.order_by("pk").values()),
     )
 
 
@@ -233,6 +273,9 @@ def test_strangers_get_nothing_and_change_nothing(client, world, omar, outsider,
         "<int:member_id>",
         "<int:account_id>",
         "<int:rule_id>",
+        "<uuid:conversation_id>",
+        "<int:record_id>",
+        "<int:action_id>",
     )
     if any(key in route for key in object_ids):
         # Omar's own site's URL with Acme's objects in it.
