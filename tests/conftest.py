@@ -142,6 +142,14 @@ def acme(maya):
 
 
 @pytest.fixture
+def mia(acme):
+    """Acme's marketing user."""
+    user = _user("mia")
+    dialogue_services.add_member(site=acme, user=user, role=Membership.Role.MARKETER)
+    return user
+
+
+@pytest.fixture
 def globex(omar):
     return dialogue_services.create_site(name="Globex", allowed_origins=[GLOBEX_ORIGIN], owner=omar)
 

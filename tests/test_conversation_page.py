@@ -54,13 +54,6 @@ def chat_to_the_end(widget, dialogue, *, first_name="Ann", email="ann@initech.co
 
 
 @pytest.fixture
-def mia(acme):
-    user = _user("mia")
-    services.add_member(site=acme, user=user, role=Role.MARKETER)
-    return user
-
-
-@pytest.fixture
 def sam(acme):
     user = _user("sam")
     services.add_member(site=acme, user=user, role=Role.AGENT)

@@ -41,13 +41,6 @@ Status = OutboxRecord.Status
 
 
 @pytest.fixture
-def mia(acme):
-    user = _user("mia")
-    dialogue_services.add_member(site=acme, user=user, role=Role.MARKETER)
-    return user
-
-
-@pytest.fixture
 def sam(acme):
     user = _user("sam")
     dialogue_services.add_member(site=acme, user=user, role=Role.AGENT)

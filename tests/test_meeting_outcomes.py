@@ -10,23 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dialogues import services as dialogue_services
-from dialogues.models import Membership
 from meetings import outcomes
 from meetings.models import Meeting
-from tests.conftest import _user, make_agent
+from tests.conftest import make_agent
 from tests.meeting_factories import make_meeting
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def mia(acme):
-    user = _user("mia")
-    dialogue_services.add_member(site=acme, user=user, role=Membership.Role.MARKETER)
-    return user
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from django.conf import settings as django_settings
 from django.test import RequestFactory
 from django.utils import timezone
 
-from dialogues import services as dialogue_services
 from dialogues.models import Dialogue, Membership
 from dynchat.timezones import viewer_zone
 from meetings import listing
 from meetings.listing import ListStatus, MeetingFilters
 from meetings.models import Meeting
-from tests.conftest import _user, make_agent, make_published_dialogue
+from tests.conftest import make_agent, make_published_dialogue
 from tests.meeting_factories import make_meeting
 from tests.test_booking import book, first_slot, to_booking
 from widget.models import Conversation
@@ -41,13 +40,6 @@ def export_url(site) -> str:
 
 def detail_url(meeting) -> str:
     return f"/sites/{meeting.site_id}/meetings/{meeting.pk}/"
-
-
-@pytest.fixture
-def mia(acme):
-    user = _user("mia")
-    dialogue_services.add_member(site=acme, user=user, role=Membership.Role.MARKETER)
-    return user
 
 
 @pytest.fixture
