@@ -7,8 +7,10 @@ web process, a local-memory cache, and emails written to files under var/emails/
 
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from dynchat.env import env_bool, env_int, env_list, env_str, env_url
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "meetings",
     "routing",
     "marketo_sync",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +233,22 @@ MARKETO_OUTBOX_RUN_SECONDS = env_int("MARKETO_OUTBOX_RUN_SECONDS", 240, minimum=
 # Delivered records are kept this long for the delivery page, then deleted.
 MARKETO_OUTBOX_KEEP_DAYS = env_int("MARKETO_OUTBOX_KEEP_DAYS", 7, minimum=1)
 
+# Reporting (reports/). Raw engagement data (events, transcripts, anonymous visitors, Marketo
+# activities, outbox records that never got an email) is deleted once older than this; the
+# daily report tables and meetings are kept.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90, minimum=1)
+# The zone whose calendar days the daily report tables count in. Changing it later does not
+# move what was already counted.
+REPORTS_TIME_ZONE = env_str("REPORTS_TIME_ZONE", TIME_ZONE)
+try:
+    ZoneInfo(REPORTS_TIME_ZONE)
+except (ValueError, ZoneInfoNotFoundError) as error:
+    raise ImproperlyConfigured(
+        f"REPORTS_TIME_ZONE={REPORTS_TIME_ZONE!r} is no zone name"
+    ) from error
+# Events counted into the report tables per transaction.
+REPORTS_ROLLUP_BATCH = env_int("REPORTS_ROLLUP_BATCH", 5000, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     # Does nothing until Marketo is configured and a full sync has finished.
     "marketo-incremental-sync": {
@@ -244,6 +263,16 @@ CELERY_BEAT_SCHEDULE = {
     "marketo-purge-outbox": {
         "task": "marketo_sync.tasks.purge_delivered",
         "schedule": 3600,
+    },
+    # Counts new chat events into the report tables (each chat step also starts one, soon).
+    "reports-rollup": {
+        "task": "reports.tasks.roll_up",
+        "schedule": 60,
+    },
+    # Deletes raw data older than RETENTION_DAYS, at night (UTC).
+    "reports-purge-expired": {
+        "task": "reports.tasks.purge_expired",
+        "schedule": crontab(hour=3, minute=17),
     },
 }
 

@@ -30,4 +30,5 @@ urlpatterns = [
     path("", include("meetings.urls")),
     path("", include("routing.urls")),
     path("", include("marketo_sync.site_urls")),
+    path("", include("reports.urls")),
 ]

@@ -36,6 +36,7 @@ from dialogues.selectors import version_flow_by_id
 from dialogues.targeting import VisitorFacts
 from meetings.models import InvitationTemplate, Meeting
 from meetings.tasks import add_meeting_to_calendar, notify_agent_of_meeting
+from reports import rollup
 from routing import assign, routes
 from widget import services as conversations
 from widget.models import Conversation, ConversationEvent, TranscriptEntry
@@ -160,6 +161,7 @@ def record_fallback(
         )
         conversation.transcript_length += 1
         conversation.save(update_fields=["transcript_length", "updated_at"])
+        rollup.kick()
     return True
 
 

@@ -786,24 +786,37 @@ def test_it_records_each_event_once_stamped_with_dialogue_version_page_and_time(
     ).order_by("pk")
     assert [(e.kind, e.card_id, e.data) for e in events] == [
         ("triggered", "", {}),
+        # Each step also notes the cards it showed (the reports' funnel) and what it answered.
+        ("step", "", {"shown": ["hello", "want"]}),
         ("engaged", "want", {}),
+        ("step", "want", {"shown": ["name"]}),
         (
             "field_captured",
             "name",
             {"attribute": "firstName", "input_type": "text", "value": "Ann"},
         ),
+        ("step", "name", {"shown": ["email"]}),
         (
             "field_captured",
             "email",
-            {"attribute": "email", "input_type": "email", "value": "ann@bigco.com"},
+            # The visitor had given no email before: a person captured.
+            {
+                "attribute": "email",
+                "input_type": "email",
+                "value": "ann@bigco.com",
+                "new_email": True,
+            },
         ),
         ("goal_reached", "goal", {"goal": "Email captured"}),
+        ("step", "email", {"shown": ["phone"]}),
         (
             "field_captured",
             "phone",
             {"attribute": "phone", "input_type": "phone", "value": "+14155552671"},
         ),
+        ("step", "phone", {"shown": ["book"]}),
         ("completed", "", {}),
+        ("step", "book", {"shown": ["bye"]}),
     ]
     for event in events:
         assert event.site_id == acme_dialogue.site_id

@@ -23,6 +23,11 @@ class Visitor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        # The retention purge finds anonymous visitors by age (created_at never changes, so
+        # the index costs nothing when last_seen_at is touched).
+        indexes = [models.Index(fields=["created_at"], name="visitor_created")]
+
     def __str__(self) -> str:
         return self.email or f"anonymous visitor {self.pk}"
 
@@ -44,6 +49,9 @@ class Conversation(models.Model):
     # How many transcript entries exist; the next one gets this number (we hold the row lock).
     transcript_length = models.PositiveIntegerField(default=0)
     page_url = models.CharField(max_length=2000)
+    # Whether the visitor was known (an email, or a Marketo lead) when the conversation
+    # started: the reports' "known or anonymous visitor" filter.
+    visitor_known = models.BooleanField(default=False)
     started_at = models.DateTimeField()
     engaged_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -51,7 +59,10 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["visitor", "dialogue", "status"], name="visitor_dialogue_status")
+            models.Index(fields=["visitor", "dialogue", "status"], name="visitor_dialogue_status"),
+            # The conversations page (newest first) and the retention purge (oldest first).
+            models.Index(fields=["site", "started_at"], name="conversation_site_started"),
+            models.Index(fields=["started_at"], name="conversation_started"),
         ]
 
     def __str__(self) -> str:
@@ -71,6 +82,7 @@ class TranscriptEntry(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        # Also a BRIN index on created_at (PostgreSQL only, migration 0006), for the purge.
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="one_entry_per_seq")
         ]
@@ -93,6 +105,10 @@ class ConversationEvent(models.Model):
         # Nobody could take the visitor at a booking card: they were shown the site's
         # routing fallback message instead of times.
         ROUTING_FALLBACK = "routing_fallback"
+        # One step of the conversation, for the per-card funnel: `card_id` is the card the
+        # visitor answered ("" when the conversation started) and data["shown"] the cards
+        # shown to them in this step, in order.
+        STEP = "step"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
@@ -103,10 +119,21 @@ class ConversationEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     page_url = models.CharField(max_length=2000)
     created_at = models.DateTimeField()
+    # Counted into the daily report tables (reports.rollup) yet. Events are counted once, in
+    # the transaction that sets this; the retention purge deletes only counted events.
+    rolled_up = models.BooleanField(default=False)
 
     class Meta:
+        # Also a BRIN index on created_at (PostgreSQL only, migration 0006) for the retention
+        # purge: events are written in time order, so it costs next to nothing per insert.
         indexes = [
-            models.Index(fields=["dialogue", "kind", "created_at"], name="event_dialogue_kind_time")
+            models.Index(
+                fields=["dialogue", "kind", "created_at"], name="event_dialogue_kind_time"
+            ),
+            # What the rollup has still to count: a handful of rows at any moment.
+            models.Index(
+                fields=["id"], name="event_not_rolled_up", condition=models.Q(rolled_up=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,6 +32,7 @@ from marketo_sync.selectors import (
     person_and_company_for_cookie,
     person_and_company_for_lead,
 )
+from reports import rollup
 from widget import keys
 from widget.models import Conversation, ConversationEvent, TranscriptEntry, Visitor
 
@@ -273,6 +274,7 @@ def start_conversation(
         version=version,
         token_hash=keys.digest(token),
         page_url=page_url,
+        visitor_known=bool(visitor.email or visitor.marketo_lead_id),
         started_at=now,
     )
     triggered = engine.Event(Kind.TRIGGERED, "")
@@ -379,6 +381,8 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
         )
         seq += 1
     TranscriptEntry.objects.bulk_create(entries)
+    email_before = conversation.visitor.email
+    step = engine.Event(Kind.STEP, answer[0] if answer else "", {"shown": shown_cards(outcome)})
     ConversationEvent.objects.bulk_create(
         ConversationEvent(
             conversation=conversation,
@@ -387,11 +391,11 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
             version_id=conversation.version_id,
             kind=event.kind,
             card_id=event.card_id,
-            data=event.data,
+            data=_event_data(event, email_before),
             page_url=conversation.page_url,
             created_at=now,
         )
-        for event in events
+        for event in [*events, step]
     )
 
     captured = {
@@ -399,7 +403,6 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
         for e in events
         if e.kind == Kind.FIELD_CAPTURED
     }
-    email_before = conversation.visitor.email
     if captured or outcome.state.done:
         _remember(
             conversation.visitor,
@@ -419,6 +422,30 @@ def record_step(conversation, outcome, events, *, answer, now) -> None:
         fields += ["status", "completed_at"]
     conversation.save(update_fields=fields)
     writeback.chat_step(conversation, events, told=captured, email_before=email_before, now=now)
+    rollup.kick()
+
+
+def shown_cards(outcome: engine.Outcome) -> list[str]:
+    """The cards a step showed the visitor, in order, each once: those that said something,
+    and the card it now waits on (even if its text came out blank)."""
+    shown = list(dict.fromkeys(m.card_id for m in outcome.messages))
+    if outcome.prompt is not None and outcome.prompt.card_id not in shown:
+        shown.append(outcome.prompt.card_id)
+    return shown
+
+
+def _event_data(event: engine.Event, email_before: str) -> dict:
+    """What an event stores: the engine's data, and for an email captured from a visitor who
+    had given none before, `new_email` (the reports' "people captured")."""
+    data = event.data
+    if (
+        event.kind == Kind.FIELD_CAPTURED
+        and data.get("attribute") == "email"
+        and data.get("value")
+        and not email_before
+    ):
+        return {**data, "new_email": True}
+    return data
 
 
 def _remember(visitor: Visitor, *, attributes: dict, completed_dialogue_id: int | None) -> None:
