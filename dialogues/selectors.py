@@ -157,13 +157,14 @@ METRICS_DAYS = 30
 
 def dialogue_list(site, *, status: str = "", query: str = "") -> list:
     """The site's dialogues for the builder's list, highest priority first, each with its
-    last 30 days' headline figures (`triggered`, `engaged`, `completed`) in one query."""
+    last 30 days' headline figures (`triggered`, `engaged`, `completed`) in one query of the
+    daily report tables (the same figures the reports show)."""
     from datetime import timedelta
 
-    from django.db.models import Count, Q
-    from django.utils import timezone
+    from django.db.models import Sum
 
-    from widget.models import ConversationEvent
+    from reports.models import DialogueDay
+    from reports.rollup import report_day
 
     dialogues = site.dialogues.select_related("current_version").order_by("-priority", "name")
     if status:
@@ -174,19 +175,13 @@ def dialogue_list(site, *, status: str = "", query: str = "") -> list:
     if query:
         dialogues = dialogues.filter(name__icontains=query)
     dialogues = list(dialogues)
-    since = timezone.now() - timedelta(days=METRICS_DAYS)
-    kinds = ConversationEvent.Kind
+    since = report_day(timezone.now()) - timedelta(days=METRICS_DAYS - 1)
     figures = {
         row["dialogue"]: row
-        for row in ConversationEvent.objects.filter(
-            site=site, dialogue__in=dialogues, created_at__gte=since
-        )
+        for row in DialogueDay.objects.filter(site=site, dialogue__in=dialogues, day__gte=since)
         .values("dialogue")
-        .annotate(
-            triggered=Count("id", filter=Q(kind=kinds.TRIGGERED)),
-            engaged=Count("id", filter=Q(kind=kinds.ENGAGED)),
-            completed=Count("id", filter=Q(kind=kinds.COMPLETED)),
-        )
+        .annotate(triggered=Sum("triggered"), engaged=Sum("engaged"), completed=Sum("completed"))
+        .order_by()
     }
     for dialogue in dialogues:
         row = figures.get(dialogue.pk, {})

@@ -13,6 +13,7 @@ from calendars.models import CalendarConnection
 from meetings import services as booking
 from meetings.models import InvitationTemplate, Meeting
 from meetings.tasks import add_meeting_to_calendar
+from reports import rollup
 from tests.conftest import WidgetClient, make_agent
 from widget.models import Conversation, ConversationEvent, TranscriptEntry
 
@@ -148,8 +149,10 @@ def test_a_visitor_books_a_meeting_and_the_chat_goes_on(
 
     with django_capture_on_commit_callbacks() as after_commit:
         response = book(acme_widget, booking_chat, start)
-    # The calendar task and the agent's email, queued once the booking committed.
-    assert len(after_commit) == 2
+    # The report rollup, the calendar task and the agent's email, started once the booking
+    # committed.
+    assert len(after_commit) == 3
+    assert rollup._start in after_commit
     run_calendar_task()
 
     assert response.status_code == 201, response.content

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from dialogues import services
 from dialogues.models import Dialogue, Membership
+from reports import rollup
 from widget.models import ConversationEvent
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -103,6 +104,11 @@ def test_it_shows_the_last_30_days_figures(client, maya, acme, dialogues, acme_w
         page_url=old.page_url,
         created_at=timezone.now() - timedelta(days=31),
     )
+    # Figures come from the daily report tables, which the rollup fills.
+    assert (
+        "<td>1</td>" not in signed_in(client, maya).get(url(acme), {"q": "demo"}).content.decode()
+    )
+    rollup.roll_up()
     page = signed_in(client, maya).get(url(acme), {"q": "demo"}).content.decode()
     triggered = ConversationEvent.objects.filter(
         dialogue=dialogues, kind="triggered", created_at__gte=timezone.now() - timedelta(days=30)
