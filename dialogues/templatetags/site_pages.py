@@ -16,5 +16,12 @@ def site_nav(context, site):
     return {
         "site": site,
         "site_admin": has_role(request.user, site, ADMIN_ONLY),
-        "current": request.resolver_match.url_name,
+        # Namespaced for the reports app, whose page names ("meetings") repeat others'.
+        "current": _current(request.resolver_match),
     }
+
+
+def _current(match) -> str:
+    if match.namespace == "reports":
+        return f"reports:{match.url_name}"
+    return match.url_name
