@@ -3,7 +3,7 @@ dynchat/urls.py."""
 
 from django.urls import path
 
-from reports import conversation_views, views
+from reports import conversation_views, meeting_views, views
 
 app_name = "reports"
 _SITE = "sites/<int:site_id>/"
@@ -14,10 +14,9 @@ urlpatterns = [
         _SITE + "dialogues/<int:dialogue_id>/report/", views.dialogue_report, name="dialogue"
     ),
     # reports.meeting_views (the meetings dashboard) go here.
+    path(_SITE + "reports/meetings/", meeting_views.meetings_dashboard, name="meetings"),
     # reports.conversation_views (the conversations list) go here.
-    path(
-        _SITE + "conversations/", conversation_views.conversation_list, name="conversations"
-    ),
+    path(_SITE + "conversations/", conversation_views.conversation_list, name="conversations"),
     path(
         _SITE + "conversations/export.csv",
         conversation_views.conversation_export,
