@@ -62,7 +62,8 @@ def conversation(request, site_id, conversation_id):
 
 
 def _event_lines(site, conversation) -> list[EventLine]:
-    events = list(conversation.events.order_by("created_at", "pk"))
+    # Step events (the cards each step showed, for the reports' funnel) repeat the transcript.
+    events = list(conversation.events.exclude(kind=Kind.STEP).order_by("created_at", "pk"))
     # The meetings this conversation booked that still exist, by id (one query for all).
     meetings = {
         str(pk): pk
