@@ -115,8 +115,12 @@ class ReportFilterForm(forms.Form):
 
 def filters_from(request, site: Site, *, with_dialogue: bool = True):
     """The filter form for `request`'s query string and the filters to apply."""
-    form = ReportFilterForm(request.GET or None, site=site, with_dialogue=with_dialogue)
-    if form.is_bound:
+    if request.GET:
+        form = ReportFilterForm(request.GET, site=site, with_dialogue=with_dialogue)
         form.is_valid()
         return form, form.filters()
-    return form, default_filters()
+    filters = default_filters()
+    form = ReportFilterForm(site=site, with_dialogue=with_dialogue)
+    # Shown in the form, so the dates on the page are the ones reported.
+    form.initial = {"start": filters.start, "end": filters.end}
+    return form, filters

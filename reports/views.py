@@ -185,7 +185,6 @@ def _funnel_chart(funnel: list, version):
     return charts.bar_chart(
         bars,
         title=f"Funnel of version {version.number}: cards reached",
-        unit=" visitors",
         secondary_label="left here",
         chart_id="funnel-chart",
     )

@@ -433,3 +433,10 @@ def test_a_site_never_counts_another_sites_figures(acme, history, globex, omar):
     page = logged_in(omar).get(f"/sites/{globex.pk}/reports/").content.decode()
     assert 'data-figure="triggered">0<' in page
     assert "Book a demo" not in page
+
+
+def test_without_filters_the_form_shows_the_last_30_days(acme, history, mia):
+    page = logged_in(mia).get(f"/sites/{acme.pk}/reports/").content.decode()
+
+    assert f'value="{TODAY - timedelta(days=29)}"' in page
+    assert f'value="{TODAY}"' in page

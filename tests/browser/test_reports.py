@@ -83,7 +83,7 @@ def test_a_marketer_sees_the_numbers_and_the_funnel_the_demo_conversations_made(
     expect(email.locator("[data-figure=dropped]")).to_have_text("0")
     expect(funnel.locator("tr[data-card=goodbye] [data-figure=reached]")).to_have_text("1")
     # The chart draws the same funnel, its figures printed beside the bars.
-    expect(page.locator("figure.chart-figure svg[role=img]").nth(1)).to_contain_text("3 visitors")
+    expect(page.locator("figure.chart-figure svg[role=img]").nth(1)).to_contain_text("3 (1 left here)")
 
     # Known visitors only: none of the three had told us who they were.
     page.get_by_label("Visitors", exact=True).select_option("known")
