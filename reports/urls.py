@@ -10,9 +10,7 @@ _SITE = "sites/<int:site_id>/"
 urlpatterns = [
     # reports.views (the dialogue report, the overall dashboard) go here.
     path(_SITE + "reports/", views.overview, name="overview"),
-    path(
-        _SITE + "dialogues/<int:dialogue_id>/report/", views.dialogue_report, name="dialogue"
-    ),
+    path(_SITE + "dialogues/<int:dialogue_id>/report/", views.dialogue_report, name="dialogue"),
     # reports.meeting_views (the meetings dashboard) go here.
     path(_SITE + "reports/meetings/", meeting_views.meetings_dashboard, name="meetings"),
     # reports.conversation_views (the conversations list) go here.

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.utils.text import slugify
@@ -76,7 +76,7 @@ def overview(request, site_id):
     site = site_for(request.user, site_id)
     form, filters = filters_from(request, site)
     if request.GET.get("format") == "csv":
-        return _overview_csv(site, filters, request.GET.get("table", ""))
+        return _bad_filters(form) or _overview_csv(site, filters, request.GET.get("table", ""))
     days = selectors.daily(site, filters)
     context = {
         "site": site,
@@ -129,7 +129,9 @@ def dialogue_report(request, site_id, dialogue_id):
     versions = selectors.versions_with_data(site, dialogue)
     version = _chosen_version(request, dialogue, versions)
     if request.GET.get("format") == "csv":
-        return _dialogue_csv(site, dialogue, version, filters, request.GET.get("table", ""))
+        return _bad_filters(form) or _dialogue_csv(
+            site, dialogue, version, filters, request.GET.get("table", "")
+        )
     days = selectors.daily(site, filters)
     funnel = selectors.funnel(site, version, filters) if version else []
     context = {
@@ -152,6 +154,15 @@ def dialogue_report(request, site_id, dialogue_id):
         "report_zone": settings.REPORTS_TIME_ZONE,
     }
     return render(request, "reports/dialogue.html", context)
+
+
+def _bad_filters(form) -> HttpResponseBadRequest | None:
+    """A download asked with filters that do not read is refused (the page would show the
+    error; a file cannot)."""
+    if not form.errors:
+        return None
+    problems = "; ".join(e for errors in form.errors.values() for e in errors)
+    return HttpResponseBadRequest(f"Bad filters: {problems}", content_type="text/plain")
 
 
 def _query(values: dict) -> str:

@@ -440,3 +440,12 @@ def test_without_filters_the_form_shows_the_last_30_days(acme, history, mia):
 
     assert f'value="{TODAY - timedelta(days=29)}"' in page
     assert f'value="{TODAY}"' in page
+
+
+def test_a_download_with_bad_filters_is_refused(acme, history, mia):
+    response = logged_in(mia).get(
+        f"/sites/{acme.pk}/reports/", {"start": "soon", "table": "trend", "format": "csv"}
+    )
+
+    assert response.status_code == 400
+    assert b"Enter a valid date." in response.content
