@@ -22,12 +22,15 @@ from dialogues import services
 from dialogues.models import Dialogue, DialogueVersion, Membership, Site
 from marketo_sync.models import LeadFieldMapping, MarketoAction, OutboxRecord
 from meetings.models import InvitationTemplate, Meeting
+from reports import rollup
+from reports.models import CardDay, DialogueDay, Erasure, PageDay
 from routing import services as routing_services
 from routing.models import AccountOwner, QueueMember, RoutingRule, RoutingSettings
 from tests.conftest import EVERY_CARD_FLOW, PASSWORD, make_agent, make_published_dialogue
 from tests.meeting_factories import make_meeting
 from widget import keys
 from widget import services as conversations
+from widget.models import Conversation, Visitor
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 Role = Membership.Role
@@ -63,6 +66,8 @@ ADMIN_PAGES = {
         f"writeback:{name}"
         for name in ("field_mapping", "delivery", "outbox", "retry_all", "retry", "discard")
     ),
+    # Erasing a person and the erasure log.
+    "reports:privacy",
 }
 # Sales agents open these too, but see only their own meetings in them (so a stranger agent of
 # Acme gets a page without Acme's meeting, not a 404); the rows are tested in
@@ -76,7 +81,7 @@ NOT_SITE_PAGES = {
     "dialogues:home",  # lists the user's own sites; tested in test_marketer_home.py
 }
 # The apps whose URLs with a site id are marketer pages of that site.
-SITE_APPS = {"dialogues", "meetings", "routing", "writeback"}
+SITE_APPS = {"dialogues", "meetings", "routing", "writeback", "reports"}
 
 
 def app_patterns(apps: set[str]) -> list[tuple[str, str]]:
@@ -121,6 +126,8 @@ def test_the_walk_finds_the_marketer_pages():
     assert {"dialogues:conversation", "writeback:outbox", "writeback:actions"} <= names
     routing_pages = {"queue", "accounts", "rules", "rule_edit", "account_delete", "queue_pause"}
     assert {f"routing:{name}" for name in routing_pages} <= names
+    report_pages = {"overview", "dialogue", "meetings", "conversations", "conversations_csv"}
+    assert {f"reports:{name}" for name in report_pages} <= names
 
 
 def test_the_walk_finds_the_agents_calendar_pages():
@@ -163,6 +170,7 @@ def world(maya, acme, globex):
         dialogue_id=dialogue.pk,
         page_url="https://acme.test/secret",
     )
+    rollup.roll_up()  # Acme's report figures
     now = timezone.now()
     record = OutboxRecord.objects.create(
         site=acme,
@@ -234,6 +242,12 @@ def acme_state():
         list(OutboxRecord.objects.order_by("pk").values()),
         list(MarketoAction.objects.order_by("pk").values()),
         list(LeadFieldMapping.objects.order_by("pk").values()),
+        list(DialogueDay.objects.order_by("pk").values()),
+        list(CardDay.objects.order_by("pk").values()),
+        list(PageDay.objects.order_by("pk").values()),
+        list(Conversation.objects.order_by("pk").values_list("pk", flat=True)),
+        list(Visitor.objects.order_by("pk").values_list("pk", "email")),
+        list(Erasure.objects.order_by("pk").values()),
     )
 
 
