@@ -17,6 +17,7 @@ class Command(BaseCommand):
                     "DynChat demo is ready.",
                     f"  Demo host page (the widget on a customer page): {root}/demo/",
                     f"  Marketer UI:  {root}/   (admin: {root}/admin/)",
+                    f"  Reports:      {root}/sites/{site.pk}/reports/   (after a few chats)",
                     f"  Demo login:   {demo.DEMO_USERNAME} / {demo.DEMO_PASSWORD}",
                     "  Sales agents: "
                     + ", ".join(a["username"] for a in demo.DEMO_AGENTS)
