@@ -123,3 +123,54 @@ class Chat:
 @pytest.fixture
 def chat(page, page_url, demo_site):
     return Chat(page, page_url)
+
+
+@pytest.fixture
+def demo_marketer(demo_site, settings):
+    """Mia, a marketing user of the demo site. No worker runs in tests: each chat step's
+    report rollup runs right after its commit, as under `make run`."""
+    from dialogues import services
+    from dialogues.models import Membership
+    from tests.conftest import _user
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    user = _user("mia")
+    services.add_member(site=demo_site, user=user, role=Membership.Role.MARKETER)
+    return user
+
+
+def sign_in_at(page, url: str, user) -> None:
+    """Open `url` and sign in on the login page it leads to."""
+    from tests.conftest import PASSWORD
+
+    page.goto(url)
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def visitor_talks(browser, page_url, steps) -> None:
+    """One visitor (their own browser profile) meets the demo dialogue, then does `steps`."""
+    context = browser.new_context()
+    try:
+        chat = Chat(context.new_page(), page_url).visit()
+        chat.bot_says("What brings you here today?")
+        steps(chat)
+    finally:
+        context.close()
+
+
+def browses(chat: Chat) -> None:
+    chat.choose("Just browsing")
+    chat.bot_says("Enjoy looking around.")
+
+
+def asks_for_a_call(chat: Chat) -> None:
+    """Leaves their name, email and phone, a small team, and a note: no booking."""
+    chat.choose("I'd like a demo")
+    chat.type("Ann", placeholder="First name")
+    chat.type("ann@example.com", placeholder="you@company.com")
+    chat.type("+1 415 555 2671", placeholder="+1 415 555 2671")
+    chat.choose("1-50")
+    chat.type("Call me after lunch", placeholder="Your message")
+    chat.bot_says("Someone from our team will be in touch.")
