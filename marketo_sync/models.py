@@ -467,6 +467,14 @@ class OutboxRecord(models.Model):
                 name="outbox_delivered_at",
                 condition=models.Q(status="delivered"),
             ),
+            # Deleting a conversation (the retention purge, an erasure) makes PostgreSQL look
+            # for records still naming it, once per conversation: a scan of the whole outbox
+            # without this index.
+            models.Index(
+                fields=["conversation"],
+                name="outbox_conversation",
+                condition=models.Q(conversation__isnull=False),
+            ),
         ]
 
     def __str__(self):
