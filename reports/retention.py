@@ -307,11 +307,14 @@ def _ids_in_batches(rows: QuerySet) -> Iterator[list]:
 
 
 def delete_rows(rows: QuerySet) -> int:
-    """DELETE the rows of a queryset of a model nothing refers to, in one statement.
+    """DELETE the rows of a queryset in one statement, none of them loaded. Returns how many.
+    The caller makes sure nothing refers to them any more (for events, transcript lines,
+    outbox records, activities: nothing does).
 
     QuerySet._raw_delete is what Django's own collector runs when it can "fast delete"; called
-    directly it stays fast even if a delete signal receiver is added to the model one day."""
-    return rows._raw_delete(rows.db)
+    directly it stays fast even if a delete signal receiver is added to a model one day."""
+    # None when Django knows no row can match (an empty `__in`): nothing was deleted.
+    return rows._raw_delete(rows.db) or 0
 
 
 def delete_by_ids(model, ids: Sequence) -> int:
@@ -320,7 +323,7 @@ def delete_by_ids(model, ids: Sequence) -> int:
     keys would refuse the transaction otherwise)."""
     if not ids:
         return 0
-    return model.objects.filter(pk__in=ids)._raw_delete(model.objects.db)
+    return delete_rows(model.objects.filter(pk__in=ids))
 
 
 # --- the lock ------------------------------------------------------------------------------
