@@ -3,7 +3,7 @@ dynchat/urls.py."""
 
 from django.urls import path
 
-from reports import conversation_views, meeting_views, views
+from reports import conversation_views, erasure_views, meeting_views, views
 
 app_name = "reports"
 _SITE = "sites/<int:site_id>/"
@@ -21,4 +21,5 @@ urlpatterns = [
         name="conversations_csv",
     ),
     # reports.erasure_views (erase a person, the erasure log) go here.
+    path(_SITE + "privacy/", erasure_views.privacy, name="privacy"),
 ]
