@@ -12,7 +12,7 @@ class EraseForm(forms.Form):
     email = forms.EmailField(
         label="The person's email address",
         max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false", "size": 40}),
     )
     reference = forms.CharField(
         label="Reference",
@@ -45,5 +45,5 @@ class LookupForm(forms.Form):
     lookup_email = forms.EmailField(
         label="Email address",
         max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false", "size": 40}),
     )

@@ -548,3 +548,16 @@ def test_an_erasure_needs_the_csrf_token(zyanya, acme, maya):
 
     assert erase(client, acme).status_code == 403
     assert not Erasure.objects.exists()
+
+
+def test_her_meetings_still_show_in_the_meetings_list_without_her(client, zyanya, acme, maya):
+    erasure.erase_person(EMAIL, site=acme)
+    client.force_login(maya)
+
+    listed = client.get(reverse("meetings:list", args=[acme.pk])).content.decode()
+    booked = Meeting.objects.get(status=Meeting.Status.BOOKED)
+    page = client.get(reverse("meetings:detail", args=[acme.pk, booked.pk])).content.decode()
+
+    assert listed.count(">Erased visitor</a>") == 2
+    assert "Meeting with an erased visitor" in page and "Erased at their request" in page
+    assert "zyanya" not in (listed + page).lower()
