@@ -103,7 +103,7 @@ def counted_list(counts: dict[str, int], names: dict[str, tuple[str, str]]) -> s
     """ "1 conversation, 3 chat events" for the kinds with a count, in `names`' order;
     "nothing" when none has one."""
     parts = [
-        f"{counts[kind]} {names[kind][0] if counts[kind] == 1 else names[kind][1]}"
+        f"{counts[kind]:,} {names[kind][0] if counts[kind] == 1 else names[kind][1]}"
         for kind in names
         if counts.get(kind)
     ]
