@@ -386,6 +386,17 @@ def test_the_command_asks_first_and_a_no_erases_nothing(zyanya, monkeypatch):
     assert not Erasure.objects.exists()
 
 
+def test_the_command_without_a_terminal_to_ask_erases_nothing(zyanya, monkeypatch):
+    def no_terminal(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+
+    with pytest.raises(CommandError, match=r"Nothing was erased \(--yes erases without asking"):
+        run(EMAIL)
+    assert not Erasure.objects.exists()
+
+
 def test_the_command_erases_after_a_yes(zyanya, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
 

@@ -50,9 +50,12 @@ class Command(BaseCommand):
                 )
             )
         if interactive:
-            answer = input("Erase this person? This cannot be undone. [y/N] ")
+            try:
+                answer = input("Erase this person? This cannot be undone. [y/N] ")
+            except EOFError:  # no terminal to answer from (a pipe, cron): that is no "yes"
+                answer = ""
             if answer.strip().lower() not in ("y", "yes"):
-                raise CommandError("Nothing was erased.")
+                raise CommandError("Nothing was erased (--yes erases without asking).")
         try:
             done = erasure.erase_person(
                 email,
