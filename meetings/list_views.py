@@ -230,7 +230,7 @@ def meeting_outcome(request, site_id, meeting_id):
         meeting = listing.meeting_for(viewer, meeting_id=meeting.pk, now=now)
         messages.success(
             request,
-            f"The meeting with {meeting.lead_email} is now marked "
+            f"The meeting with {meeting.lead_email or 'an erased visitor'} is now marked "
             f"“{listing.ListStatus.labels[meeting.list_status]}”.",
         )
         return redirect(_next_url(request, detail_url))
@@ -281,7 +281,10 @@ def meeting_cancel(request, site_id, meeting_id):
             except InvalidReason as refusal:
                 form.add_error("reason", str(refusal))
             else:
-                messages.success(request, f"The meeting with {meeting.lead_email} is cancelled.")
+                messages.success(
+                    request,
+                    f"The meeting with {meeting.lead_email or 'an erased visitor'} is cancelled.",
+                )
                 return redirect(detail_url)
         status = 400
     return render(

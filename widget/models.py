@@ -82,7 +82,6 @@ class TranscriptEntry(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        # Also a BRIN index on created_at (PostgreSQL only, migration 0006), for the purge.
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="one_entry_per_seq")
         ]
@@ -124,8 +123,6 @@ class ConversationEvent(models.Model):
     rolled_up = models.BooleanField(default=False)
 
     class Meta:
-        # Also a BRIN index on created_at (PostgreSQL only, migration 0006) for the retention
-        # purge: events are written in time order, so it costs next to nothing per insert.
         indexes = [
             models.Index(
                 fields=["dialogue", "kind", "created_at"], name="event_dialogue_kind_time"

@@ -2,66 +2,57 @@
 
 from django.db import migrations, models
 
-# BRIN indexes for the retention purge (PostgreSQL only): events and transcript lines are
-# written in time order, so a BRIN index finds "older than" at almost no cost per insert.
-BRIN = (
-    ("event_created_brin", "widget_conversationevent"),
-    ("transcript_created_brin", "widget_transcriptentry"),
-)
-
-
-def create_brin(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, table in BRIN:
-            schema_editor.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING brin (created_at)"
-            )
-
-
-def drop_brin(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, _table in BRIN:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dialogues', '0003_site_avatar_version'),
-        ('widget', '0005_visitor_marketo_identity'),
+        ("dialogues", "0003_site_avatar_version"),
+        ("widget", "0005_visitor_marketo_identity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='visitor_known',
+            model_name="conversation",
+            name="visitor_known",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='conversationevent',
-            name='rolled_up',
+            model_name="conversationevent",
+            name="rolled_up",
             field=models.BooleanField(default=False),
         ),
         migrations.AlterField(
-            model_name='conversationevent',
-            name='kind',
-            field=models.CharField(choices=[('triggered', 'Triggered'), ('engaged', 'Engaged'), ('completed', 'Completed'), ('goal_reached', 'Goal Reached'), ('field_captured', 'Field Captured'), ('meeting_booked', 'Meeting Booked'), ('routing_fallback', 'Routing Fallback'), ('step', 'Step')], max_length=20),
+            model_name="conversationevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("triggered", "Triggered"),
+                    ("engaged", "Engaged"),
+                    ("completed", "Completed"),
+                    ("goal_reached", "Goal Reached"),
+                    ("field_captured", "Field Captured"),
+                    ("meeting_booked", "Meeting Booked"),
+                    ("routing_fallback", "Routing Fallback"),
+                    ("step", "Step"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['site', 'started_at'], name='conversation_site_started'),
+            model_name="conversation",
+            index=models.Index(fields=["site", "started_at"], name="conversation_site_started"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['started_at'], name='conversation_started'),
+            model_name="conversation",
+            index=models.Index(fields=["started_at"], name="conversation_started"),
         ),
         migrations.AddIndex(
-            model_name='conversationevent',
-            index=models.Index(condition=models.Q(('rolled_up', False)), fields=['id'], name='event_not_rolled_up'),
+            model_name="conversationevent",
+            index=models.Index(
+                condition=models.Q(("rolled_up", False)), fields=["id"], name="event_not_rolled_up"
+            ),
         ),
         migrations.AddIndex(
-            model_name='visitor',
-            index=models.Index(fields=['created_at'], name='visitor_created'),
+            model_name="visitor",
+            index=models.Index(fields=["created_at"], name="visitor_created"),
         ),
-        migrations.RunPython(create_brin, drop_brin),
     ]
