@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dialogues.access import ADMIN_ONLY, dialogue_for, site_for
+from dynchat.querystrings import query_without_page
 from marketo_sync import catalogue, writeback
 from marketo_sync import writeback_selectors as selectors
 from marketo_sync import writeback_services as services
@@ -106,12 +107,6 @@ def delivery(request, site_id):
 # --- The outbox ------------------------------------------------------------------------------
 
 
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
-
 @require_GET
 @login_required
 def outbox(request, site_id):
@@ -130,7 +125,7 @@ def outbox(request, site_id):
         "filters": filters,
         "page": page,
         "parked": selectors.parked_count(site),
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "list_url": request.get_full_path(),
         **_configuration(),
     }

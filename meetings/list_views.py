@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from calendars.display import zone_named
 from dialogues.models import Membership, Site
+from dynchat.querystrings import query_without_page
 from meetings import listing, outcomes
 from meetings.cancellation import CannotCancel, InvalidReason, cancel_meeting
 from meetings.forms import CancelForm, MeetingFilterForm, OutcomeForm
@@ -55,12 +56,6 @@ def _labelled(meeting: Meeting, viewer: listing.Viewer) -> Meeting:
     meeting.took_place_label = TOOK_PLACE_LABELS.get(meeting.list_status, "—")
     meeting.may_mark = _markable(meeting) and viewer.may_act_on(meeting)
     return meeting
-
-
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 @require_GET
@@ -99,7 +94,7 @@ def meeting_list(request, site_id):
         "form": form,
         "page": page,
         "counts": [(value, label, counts[value]) for value, label in listing.ListStatus.choices],
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "filtered": any(request.GET.get(name) for name in form.fields),
         "list_url": request.get_full_path(),
     }

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from dialogues.access import site_for
 from dialogues.models import Dialogue, Site
+from dynchat.querystrings import query_without_page
 from marketo_sync.writeback import transcript_url
 from reports import conversations as selectors
 from reports.conversations import ConversationFilters, Outcome
@@ -95,12 +96,6 @@ def badges(conversation) -> list[str]:
     return shown
 
 
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
-
 @require_GET
 @login_required
 def conversation_list(request, site_id):
@@ -120,7 +115,7 @@ def conversation_list(request, site_id):
         "site": site,
         "form": form,
         "page": page,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "filtered": any(request.GET.get(name) for name in form.fields),
         "retention_days": settings.RETENTION_DAYS,
     }
