@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from calendars.display import zone_named
 from dialogues.models import Membership, Site
-from dynchat.querystrings import query_without_page
+from dynchat.querystrings import export_refused, query_without_page
 from meetings import listing, outcomes
 from meetings.cancellation import CannotCancel, InvalidReason, cancel_meeting
 from meetings.forms import CancelForm, MeetingFilterForm, OutcomeForm
@@ -114,15 +114,8 @@ def meeting_export(request, site_id):
     do not validate are refused (400) rather than exporting something else than asked."""
     viewer = listing.viewer_for(request.user, site_id)
     form, filters = _filtered(request, viewer)
-    if form.errors:
-        problems = "\n".join(
-            f"{form.fields[name].label if name in form.fields else name}: {' '.join(errors)}"
-            for name, errors in form.errors.items()
-        )
-        return HttpResponseBadRequest(
-            f"Nothing was exported: fix the filters.\n{problems}\n",
-            content_type="text/plain; charset=utf-8",
-        )
+    if refused := export_refused(form):
+        return refused
     zone = timezone.get_current_timezone()
     now = timezone.now()
     meetings = listing.meetings_for(viewer, filters=filters, zone=zone, now=now)

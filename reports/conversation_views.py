@@ -14,7 +14,6 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -23,7 +22,7 @@ from django.views.decorators.http import require_GET
 
 from dialogues.access import site_for
 from dialogues.models import Dialogue, Site
-from dynchat.querystrings import query_without_page
+from dynchat.querystrings import export_refused, query_without_page
 from marketo_sync.writeback import transcript_url
 from reports import conversations as selectors
 from reports.conversations import ConversationFilters, Outcome
@@ -173,15 +172,8 @@ def conversation_export(request, site_id):
     that do not validate are refused (400) rather than exporting something else than asked."""
     site = site_for(request.user, site_id)
     form, filters = _filtered(request, site)
-    if form.errors:
-        problems = "\n".join(
-            f"{form[name].label if name in form.fields else 'Filters'}: {' '.join(errors)}"
-            for name, errors in form.errors.items()
-        )
-        return HttpResponseBadRequest(
-            f"Nothing was exported: fix the filters.\n{problems}\n",
-            content_type="text/plain; charset=utf-8",
-        )
+    if refused := export_refused(form):
+        return refused
     zone = timezone.get_current_timezone()
     conversations = selectors.conversations_for(site, filters=filters, zone=zone)
     name = slugify(site.name) or f"site-{site.pk}"

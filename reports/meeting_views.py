@@ -10,7 +10,7 @@ meetings: the form does not show it and the figures ignore it.
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from dialogues.access import site_for
+from dynchat.querystrings import export_refused
 from reports import meeting_stats
 from reports.csv import csv_response
 from reports.filters import ReportFilters, filters_from
@@ -94,17 +95,8 @@ def _with_rates(rows: list) -> list[tuple]:
 def _csv(site, form, filters: ReportFilters, table: str, now):
     if table not in TABLES:
         raise Http404("No such table.")
-    if form.errors:
-        # The page falls back to the last 30 days; an export says what was wrong instead of
-        # quietly holding other meetings than asked for.
-        problems = "\n".join(
-            f"{form[name].label if name in form.fields else 'Filters'}: {' '.join(errors)}"
-            for name, errors in form.errors.items()
-        )
-        return HttpResponseBadRequest(
-            f"Nothing was exported: fix the filters.\n{problems}\n",
-            content_type="text/plain; charset=utf-8",
-        )
+    if refused := export_refused(form):
+        return refused
     name = f"{slugify(site.name) or 'site'}-meetings-{table}-{filters.start}-{filters.end}.csv"
     if table == "totals":
         totals = meeting_stats.totals(site, filters=filters, now=now)

@@ -11,13 +11,14 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from dialogues.access import dialogue_for, site_for
+from dynchat.querystrings import export_refused
 from reports import charts, selectors
 from reports.csv import csv_response
 from reports.filters import ReportFilters, filters_from
@@ -76,7 +77,7 @@ def overview(request, site_id):
     site = site_for(request.user, site_id)
     form, filters = filters_from(request, site)
     if request.GET.get("format") == "csv":
-        return _bad_filters(form) or _overview_csv(site, filters, request.GET.get("table", ""))
+        return export_refused(form) or _overview_csv(site, filters, request.GET.get("table", ""))
     days = selectors.daily(site, filters)
     context = {
         "site": site,
@@ -129,7 +130,7 @@ def dialogue_report(request, site_id, dialogue_id):
     versions = selectors.versions_with_data(site, dialogue)
     version = _chosen_version(request, dialogue, versions)
     if request.GET.get("format") == "csv":
-        return _bad_filters(form) or _dialogue_csv(
+        return export_refused(form) or _dialogue_csv(
             site, dialogue, version, filters, request.GET.get("table", "")
         )
     days = selectors.daily(site, filters)
@@ -154,15 +155,6 @@ def dialogue_report(request, site_id, dialogue_id):
         "report_zone": settings.REPORTS_TIME_ZONE,
     }
     return render(request, "reports/dialogue.html", context)
-
-
-def _bad_filters(form) -> HttpResponseBadRequest | None:
-    """A download asked with filters that do not read is refused (the page would show the
-    error; a file cannot)."""
-    if not form.errors:
-        return None
-    problems = "; ".join(e for errors in form.errors.values() for e in errors)
-    return HttpResponseBadRequest(f"Bad filters: {problems}", content_type="text/plain")
 
 
 def _query(values: dict) -> str:
