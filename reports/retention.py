@@ -237,42 +237,35 @@ def _purge_activities(ids: Sequence, cutoff: datetime, report: PurgeReport) -> N
 
 def _expired_conversation_ids(cutoff: datetime) -> Iterator[list]:
     """Ids of conversations started before the cutoff, oldest first, CONVERSATION_BATCH at
-    a time (the conversation_started index). Walks on from the last one seen, so the few
-    conversations a batch keeps (still active, or holding uncounted events) are not read
-    again in this run."""
-    rows = Conversation.objects.filter(started_at__lt=cutoff).order_by("started_at", "pk")
-    after = None
-    while True:
-        page = rows
-        if after is not None:
-            page = rows.filter(started_at__gte=after[0]).exclude(
-                started_at=after[0], pk__lte=after[1]
-            )
-        found = list(page.values_list("started_at", "pk")[:CONVERSATION_BATCH])
-        if not found:
-            return
-        yield [pk for _, pk in found]
-        if len(found) < CONVERSATION_BATCH:
-            return
-        after = found[-1]
+    a time (the conversation_started index)."""
+    rows = Conversation.objects.filter(started_at__lt=cutoff)
+    return _keyset_batches(rows, "started_at", CONVERSATION_BATCH)
 
 
 def _expired_visitor_ids(cutoff: datetime) -> Iterator[list]:
     """Ids of anonymous visitors created before the cutoff (the visitor_created index; a
     visitor last seen before the cutoff was created before it), BATCH at a time."""
-    rows = Visitor.objects.filter(created_at__lt=cutoff, email="").order_by("created_at", "pk")
+    rows = Visitor.objects.filter(created_at__lt=cutoff, email="")
+    return _keyset_batches(rows, "created_at", BATCH)
+
+
+def _keyset_batches(rows: QuerySet, column: str, size: int) -> Iterator[list]:
+    """The ids of `rows` in (`column`, id) order, `size` at a time. Each batch walks on from
+    the last row seen, so the rows a batch keeps (a conversation still active or holding
+    uncounted events, a visitor with a conversation left) are not read again in this run."""
+    rows = rows.order_by(column, "pk")
     after = None
     while True:
         page = rows
         if after is not None:
-            page = rows.filter(created_at__gte=after[0]).exclude(
-                created_at=after[0], pk__lte=after[1]
+            page = rows.filter(**{f"{column}__gte": after[0]}).exclude(
+                **{column: after[0], "pk__lte": after[1]}
             )
-        found = list(page.values_list("created_at", "pk")[:BATCH])
+        found = list(page.values_list(column, "pk")[:size])
         if not found:
             return
         yield [pk for _, pk in found]
-        if len(found) < BATCH:
+        if len(found) < size:
             return
         after = found[-1]
 

@@ -267,6 +267,6 @@ def goals(site: Site, dialogue: Dialogue, filters: ReportFilters) -> list[GoalFi
     return [GoalFigures(n, c) for n, c in sorted(reached.items(), key=lambda i: (-i[1], i[0]))]
 
 
-def versions_with_data(site: Site, dialogue: Dialogue) -> list[DialogueVersion]:
+def published_versions(site: Site, dialogue: Dialogue) -> list[DialogueVersion]:
     """The dialogue's published versions, newest first (the funnel's version picker)."""
     return list(dialogue.versions.only("pk", "number", "published_at", "dialogue_id"))

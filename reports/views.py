@@ -127,7 +127,7 @@ def dialogue_report(request, site_id, dialogue_id):
     site, dialogue = dialogue_for(request.user, site_id, dialogue_id)
     form, filters = filters_from(request, site, with_dialogue=False)
     filters = replace(filters, dialogue_id=dialogue.pk)
-    versions = selectors.versions_with_data(site, dialogue)
+    versions = selectors.published_versions(site, dialogue)
     version = _chosen_version(request, dialogue, versions)
     if request.GET.get("format") == "csv":
         return export_refused(form) or _dialogue_csv(
