@@ -45,7 +45,8 @@ format: install
 ## bench: the benchmarks under bench/ on PostgreSQL: the widget API (gunicorn + wrk), then the
 ## Marketo full sync of a 1M-lead instance against the fake Marketo, then targeting at session
 ## start with 500 dialogues and 1M leads, then the slots of 20 agents over 14 days, then
-## bookings per second through the booking endpoint with 50 clients (round robin)
+## bookings per second through the booking endpoint with 50 clients (round robin), then the
+## Marketo outbox delivery, then the report pages and the nightly purge over 10M chat events
 bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/widget_api.py $(BENCH_ARGS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/marketo_sync.py
